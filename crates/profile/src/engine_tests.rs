@@ -148,7 +148,7 @@ fn docker_accepts_profiles_and_denied_calls_get_enosys() {
 }
 
 #[test]
-fn tight_profile_with_runc_placeholder_runs_busybox() {
+fn tight_profile_with_measured_runc_needs_runs_busybox() {
     if !engine_available() {
         eprintln!("skip: no docker engine answering (CI provides one)");
         return;

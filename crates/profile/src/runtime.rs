@@ -14,78 +14,80 @@ pub struct RuntimeNeeds {
 
 const PLACEHOLDER: &str = "placeholder: to be measured by confine calibrate";
 
-/// runc 1.1 (Docker engine 20.10), no-new-privileges off: the filter goes in
-/// before runc switches user, groups and capabilities, then it execs.
-/// PLACEHOLDER list until `confine calibrate` (crates/runner, RUNTIME-NEEDS.md)
-/// measures it; every entry says so. Derived by reading runc 1.1.5's
-/// `libcontainer/standard_init_linux.go` and `init_linux.go` (everything after
-/// `seccomp.InitSeccomp`) plus the Go runtime; the engine test
-/// `tight_profile_with_runc_placeholder_runs_busybox` starts a container under it.
+/// runc 1.1.5 (Docker engine 20.10.24), no-new-privileges off: the filter goes
+/// in before runc switches user, groups and capabilities, then it execs.
+/// Measured by `confine calibrate` (crates/runner/RUNTIME-NEEDS.md: 20 runs
+/// under a log-mode profile, records read from the kernel's audit socket, no
+/// record lost), then confirmed by removing each one. `fchown` is added for
+/// images that set USER (runc chowns the stdio descriptors to that user).
 const RUNC_1_1: &[(&str, &str)] = &[
-    // libcontainer/standard_init_linux.go after seccomp.InitSeccomp
-    ("write", "syncParentSeccomp / exec fifo"),
-    ("read", "syncParentSeccomp"),
-    ("close", "closing pipes and fds"),
-    ("openat", "/proc/self/fd, exec fifo"),
+    ("capget", "runc: capabilities.New (start fails without it)"),
+    (
+        "capset",
+        "runc: apply capabilities (start fails: unable to apply caps)",
+    ),
+    ("chdir", "runc: chdir to the container cwd (start fails)"),
+    (
+        "close",
+        "runc: closing pipes and inherited fds (start fails)",
+    ),
+    ("epoll_ctl", "runc: Go netpoller (seen in every run)"),
+    ("execve", "runc: exec of the entrypoint"),
+    (
+        "faccessat2",
+        "runc: Eaccess on the entrypoint (seen in every run)",
+    ),
+    ("fcntl", "runc: marks fds close-on-exec (seen in every run)"),
+    (
+        "fchown",
+        "runc: chowns stdio to a non-root USER (measured with --user 1000:1000)",
+    ),
+    ("fstat", "runc: setup user, fstat /dev/stdin (start fails)"),
+    (
+        "fstatfs",
+        "runc: checks /proc/self/fd is procfs (start fails)",
+    ),
+    ("futex", "runc: Go runtime locks (start fails)"),
+    ("getcwd", "runc: verifies the cwd is safe (start fails)"),
     (
         "getdents64",
-        "CloseExecFrom / UnsafeCloseFrom walk /proc/self/fd",
+        "runc: reads /proc/self/fd to close fds (start fails)",
     ),
-    ("fcntl", "CloseExecFrom marks fds close-on-exec"),
-    ("fstatfs", "CloseExecFrom checks /proc/self/fd is procfs"),
-    ("statfs", "procfs checks"),
-    ("chdir", "finalizeNamespace: chdir to cwd"),
-    ("getcwd", "verifyCwd"),
-    ("prctl", "capability bounding set, keep-caps, pdeath signal"),
-    ("capget", "capabilities.New"),
-    ("capset", "ApplyCaps"),
-    ("setgroups", "setupUser"),
-    ("setuid", "setupUser"),
-    ("setgid", "setupUser"),
-    ("getuid", "Eaccess"),
-    ("geteuid", "Eaccess"),
-    ("getgid", "Eaccess"),
-    ("getegid", "Eaccess"),
-    ("newfstatat", "fixStdioPermissions, exec.LookPath"),
-    ("fstat", "fixStdioPermissions"),
-    ("fchown", "fixStdioPermissions"),
-    ("getppid", "parent death check"),
-    ("getpid", "hook state"),
-    ("faccessat2", "system.Eaccess"),
-    ("faccessat", "system.Eaccess fallback (access)"),
-    ("access", "system.Eaccess fallback"),
-    ("execve", "exec of the entrypoint"),
-    ("exit_group", "failure exit"),
-    // go runtime
-    ("futex", "go runtime locks"),
-    ("nanosleep", "go runtime (usleep)"),
-    ("epoll_pwait", "go netpoller"),
-    ("epoll_ctl", "go netpoller"),
-    ("gettid", "go runtime"),
-    ("tgkill", "go runtime preemption signals"),
-    ("exit", "go runtime thread exit"),
-    ("rt_sigprocmask", "go runtime signal masks"),
-    ("rt_sigaction", "go runtime signal handlers"),
-    ("rt_sigreturn", "go runtime signal handlers"),
-    ("sigaltstack", "go runtime signal stacks"),
-    ("sched_yield", "go runtime"),
-    ("mmap", "go runtime allocator"),
-    ("munmap", "go runtime allocator"),
-    ("madvise", "go runtime allocator"),
-    ("mprotect", "go runtime"),
-    ("clock_gettime", "go runtime timers (vdso fallback)"),
+    ("getpid", "runc: seen in every run"),
+    ("getppid", "runc: parent-death check (start fails)"),
+    (
+        "newfstatat",
+        "runc: setup user, stat /dev/null (start fails)",
+    ),
+    (
+        "openat",
+        "runc: opens /proc/self/fd and the exec fifo (start fails)",
+    ),
+    ("prctl", "runc: capability bounding set (start fails)"),
+    ("read", "runc: reads /proc/self/status (start fails)"),
+    (
+        "rt_sigreturn",
+        "runc: Go runtime signal return (2 of 20 runs)",
+    ),
+    ("setgid", "runc: setup user (start fails)"),
+    ("setgroups", "runc: setup user (start fails)"),
+    ("setuid", "runc: setup user (start fails)"),
+    (
+        "write",
+        "runc: sync with the parent and exec fifo (start fails)",
+    ),
 ];
 
 impl RuntimeNeeds {
-    /// The shipped default: runc 1.1 as used by Docker engine 20.10
-    /// (a placeholder list until measured; see each entry's `why`).
+    /// The shipped default: runc 1.1.5 as used by Docker engine 20.10.24,
+    /// measured (see `RUNC_1_1`).
     pub fn runc_1_1() -> RuntimeNeeds {
         RuntimeNeeds {
             name: "runc".to_string(),
-            version: "1.1".to_string(),
+            version: "1.1.5".to_string(),
             syscalls: RUNC_1_1
                 .iter()
-                .map(|(n, why)| (n.to_string(), format!("{why} ({PLACEHOLDER})")))
+                .map(|(n, why)| (n.to_string(), why.to_string()))
                 .collect(),
         }
     }
@@ -146,15 +148,16 @@ mod tests {
     use confine_syscalls::Arch;
 
     #[test]
-    fn runc_default_names_are_real_and_marked() {
+    fn runc_default_is_the_measured_set() {
         let r = RuntimeNeeds::runc_1_1();
-        assert!(r.is_placeholder());
-        assert!(r.syscalls.len() >= 30);
+        assert!(!r.is_placeholder());
+        // RUNTIME-NEEDS.md: 24 measured plus fchown for non-root USER.
+        assert_eq!(r.syscalls.len(), 25);
         for (n, why) in &r.syscalls {
             assert!(Arch::X86_64.number(n).is_some(), "{n}");
-            assert!(why.contains("confine calibrate"), "{why}");
+            assert!(why.starts_with("runc: "), "{why}");
         }
-        assert_eq!(r.label(), "runc 1.1");
+        assert_eq!(r.label(), "runc 1.1.5");
         assert!(!RuntimeNeeds::none().is_placeholder());
         let m = RuntimeNeeds::measured("runc", "1.1.5", ["write", "close", "write"], "measured");
         assert_eq!(m.syscalls.len(), 2);
