@@ -190,6 +190,175 @@ pub fn glob(fs: &dyn FileSystem, pattern: &str, max: usize) -> Vec<String> {
     current
 }
 
+/// A host folder read lazily as an image root (for `confine analyze --root`):
+/// nothing is indexed up front, symlinks are resolved here component by
+/// component inside the root (absolute targets are relative to the root, `..`
+/// clamps at it, hops are bounded), and files are opened only at their resolved
+/// path with `O_NOFOLLOW`, so nothing outside the root is ever read.
+#[derive(Debug, Clone)]
+pub struct HostDir {
+    root: std::path::PathBuf,
+    max_hops: u32,
+    max_file_bytes: u64,
+}
+
+impl HostDir {
+    pub fn new(root: impl Into<std::path::PathBuf>) -> HostDir {
+        HostDir {
+            root: root.into(),
+            max_hops: 40,
+            max_file_bytes: 1 << 30,
+        }
+    }
+
+    fn host(&self, canonical: &str) -> std::path::PathBuf {
+        self.root.join(canonical.trim_start_matches('/'))
+    }
+
+    /// Resolve `path` inside the root; `follow_last` follows a final symlink.
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<String, String> {
+        let mut todo: Vec<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .rev()
+            .map(str::to_owned)
+            .collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut hops = 0u32;
+        while let Some(c) = todo.pop() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            done.push(c);
+            let cur = format!("/{}", done.join("/"));
+            let last = todo.is_empty();
+            let meta = match std::fs::symlink_metadata(self.host(&cur)) {
+                Ok(m) => m,
+                Err(e) => return Err(format!("{cur}: {e}")),
+            };
+            if meta.file_type().is_symlink() && (!last || follow_last) {
+                hops += 1;
+                if hops > self.max_hops {
+                    return Err(format!("{path}: too many symlinks"));
+                }
+                let target =
+                    std::fs::read_link(self.host(&cur)).map_err(|e| format!("{cur}: {e}"))?;
+                let target = target.to_string_lossy().into_owned();
+                done.pop();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(
+                    target
+                        .split('/')
+                        .filter(|c| !c.is_empty())
+                        .rev()
+                        .map(str::to_owned),
+                );
+            } else if !last && !meta.is_dir() {
+                return Err(format!("{cur}: not a directory"));
+            }
+        }
+        Ok(format!("/{}", done.join("/")))
+    }
+
+    fn meta(&self, path: &str) -> Option<std::fs::Metadata> {
+        let c = self.resolve(path, true).ok()?;
+        std::fs::symlink_metadata(self.host(&c)).ok()
+    }
+}
+
+impl FileSystem for HostDir {
+    fn canonicalize(&self, path: &str) -> Result<String, String> {
+        self.resolve(path, true)
+    }
+    fn read(&self, path: &str) -> Result<Arc<[u8]>, String> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let c = self.resolve(path, true)?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(self.host(&c))
+            .map_err(|e| format!("{c}: {e}"))?;
+        let meta = f.metadata().map_err(|e| format!("{c}: {e}"))?;
+        if !meta.is_file() {
+            return Err(format!("{c}: not a regular file"));
+        }
+        let mut data = Vec::new();
+        f.take(self.max_file_bytes + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| format!("{c}: {e}"))?;
+        if data.len() as u64 > self.max_file_bytes {
+            return Err(format!("{c}: larger than {} bytes", self.max_file_bytes));
+        }
+        Ok(data.into())
+    }
+    fn kind(&self, path: &str) -> Option<Kind> {
+        let m = self.meta(path)?;
+        Some(if m.is_file() {
+            Kind::File
+        } else if m.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        })
+    }
+    fn is_symlink(&self, path: &str) -> bool {
+        self.resolve(path, false)
+            .ok()
+            .and_then(|c| std::fs::symlink_metadata(self.host(&c)).ok())
+            .is_some_and(|m| m.file_type().is_symlink())
+    }
+    fn mode(&self, path: &str) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        self.meta(path).map(|m| m.permissions().mode())
+    }
+    fn read_dir(&self, path: &str) -> Result<Vec<String>, String> {
+        let c = self.resolve(path, true)?;
+        let mut v: Vec<String> = std::fs::read_dir(self.host(&c))
+            .map_err(|e| format!("{c}: {e}"))?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+    /// Regular files under the usual program folders (the whole host is too
+    /// big to walk, and /proc, /sys and /dev are not files of an image).
+    fn files(&self) -> Vec<(String, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = Vec::new();
+        for dir in [
+            "/bin",
+            "/sbin",
+            "/usr/bin",
+            "/usr/sbin",
+            "/usr/local/bin",
+            "/usr/local/sbin",
+        ] {
+            let Ok(canon) = self.resolve(dir, true) else {
+                continue;
+            };
+            for name in self.read_dir(&canon).unwrap_or_default() {
+                let p = join(&canon, &name);
+                if let Ok(m) = std::fs::symlink_metadata(self.host(&p)) {
+                    if m.is_file() {
+                        out.push((p, m.permissions().mode()));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// `confine_image::Vroot` as the loader's file system.
 impl FileSystem for confine_image::Vroot {
     fn canonicalize(&self, path: &str) -> Result<String, String> {
@@ -432,6 +601,41 @@ pub(crate) mod testfs {
             out.sort();
             out
         }
+    }
+
+    #[test]
+    fn host_dir_resolves_symlinks_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("usr/lib")).unwrap();
+        std::fs::write(r.join("usr/lib/libz.so.1.2"), b"inside").unwrap();
+        std::os::unix::fs::symlink("usr/lib", r.join("lib")).unwrap();
+        std::os::unix::fs::symlink("/usr/lib/libz.so.1.2", r.join("usr/lib/libz.so.1")).unwrap();
+        // Absolute and dot-dot targets stay inside the root.
+        std::os::unix::fs::symlink("/etc/passwd", r.join("usr/lib/passwd")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc/hostname", r.join("usr/lib/up")).unwrap();
+        std::os::unix::fs::symlink("loop", r.join("loop")).unwrap();
+        let h = HostDir::new(r);
+        assert_eq!(
+            h.canonicalize("/lib/libz.so.1").unwrap(),
+            "/usr/lib/libz.so.1.2"
+        );
+        assert_eq!(&*h.read("/lib/libz.so.1").unwrap(), b"inside");
+        assert!(
+            h.read("/usr/lib/passwd").is_err(),
+            "read the host's /etc/passwd"
+        );
+        // Clamped at the root: looked up as <root>/etc, which does not exist.
+        assert!(h
+            .canonicalize("/usr/lib/up")
+            .unwrap_err()
+            .starts_with("/etc:"));
+        assert!(h
+            .canonicalize("/loop")
+            .unwrap_err()
+            .contains("too many symlinks"));
+        assert!(h.is_symlink("/usr/lib/passwd"));
+        assert_eq!(h.kind("/lib"), Some(Kind::Dir));
     }
 
     #[test]

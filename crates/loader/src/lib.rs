@@ -20,7 +20,12 @@
 //! - interpreters (python, perl, node, ruby, php, java): every native extension module in
 //!   their usual folders; which ones a script imports is not known;
 //! - wrappers: argv words after argv\[0\] (and the commands of `sh -c STRING`) that name an
-//!   executable of the image are roots too (`exec "$@"` entrypoint scripts).
+//!   executable of the image are roots too (`exec "$@"` entrypoint scripts);
+//! - shell scripts (`#!` sh, bash, dash, ash): every command their text can run, in any
+//!   branch ([`script`]), is a root with [`Reason::ScriptCommand`]; sourced scripts are
+//!   scanned too; commands named by expansions are an [`DiagKind::Undecided`] diagnostic;
+//! - observed runs: executables ([`Roots::observed`]) and the shared objects each mapped
+//!   ([`Roots::observed_objects`]) join the closure with [`Reason::Observed`].
 //!
 //! Symbol binding follows `do_lookup_x`: an unversioned reference takes a definition with
 //! version index <= 2 (the oldest version, as for old binaries) or else the unique default.
@@ -33,13 +38,14 @@ pub mod fs;
 pub mod ldcache;
 pub mod ldconf;
 pub mod nss;
+pub mod script;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub use fs::FileSystem;
+pub use fs::{FileSystem, HostDir};
 
 /// Which rule of the loader's search found an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +100,11 @@ pub enum Reason {
     AllBinaries,
     Extension {
         of: String,
+    },
+    /// A command a shell script can run, found by scanning its text statically.
+    ScriptCommand {
+        script: String,
+        command: String,
     },
 }
 
@@ -288,6 +299,19 @@ pub struct Roots {
     pub all_binaries: bool,
     /// Paths seen executed in an observed run.
     pub observed: Vec<String>,
+    /// Shared objects seen mapped by a program in an observed run; added to that
+    /// program's run-time loads (with their DT_NEEDED) when its closure lacks them.
+    #[serde(default)]
+    pub observed_objects: Vec<ObservedObject>,
+}
+
+/// A shared object an executable mapped in an observed run (paths inside the image).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObservedObject {
+    /// The executable that mapped it.
+    pub program: String,
+    /// The mapped file.
+    pub path: String,
 }
 
 /// Bounds on the work done for one image.
