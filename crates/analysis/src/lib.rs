@@ -1,0 +1,247 @@
+//! Syscall analysis of x86-64 machine code: per-object summaries (functions, call
+//! edges, syscall sites with constant-propagated numbers, wrappers, address-taken
+//! functions) and the whole-program reachability that turns them into a syscall set.
+//!
+//! Policies (each a documented over-approximation or model, never a silent drop):
+//! - indirect calls reach every address-taken function of the program (taken in
+//!   data anywhere, or in the code of a reachable function) once any indirect
+//!   call site is reachable;
+//! - the vDSO fallbacks [`VDSO_FALLBACKS`] are always added; the kernel signal
+//!   trampolines [`SIGNAL_TRAMPOLINE`] are added when `rt_sigaction` is reachable;
+//! - glibc's setxid broadcast sites are modelled ([`SETXID_SYSCALLS`]);
+//! - a syscall number that stays unknown in reachable code makes the result a
+//!   `wildcard` with an explicit [`Unresolved`] entry.
+
+mod cache;
+mod lsda;
+mod object;
+mod program;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub use cache::{digest, SummaryCache};
+pub use object::{analyze_object, SETXID_SYSCALLS};
+pub use program::{
+    analyze_objects, analyze_program, analyze_program_dynamic, bind_first_definition, Frame,
+    ImportBinding, ObjectRef, ProgramInput, ProgramResult, Witness, WitnessKind, LOADER_CALLED,
+    SIGNAL_TRAMPOLINE, VDSO_FALLBACKS,
+};
+pub use value::Val;
+
+/// Bumped whenever the summary format or the analysis changes meaning; part of
+/// every cache key.
+pub const ANALYSIS_VERSION: &str = "confine-analysis-3";
+
+/// Bounds on the work done for one object (hostile input must not make the
+/// analysis run forever or allocate without bound).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Limits {
+    /// Instructions decoded per object before the summary is marked truncated.
+    pub max_instructions: u64,
+    /// Functions analysed per object.
+    pub max_functions: usize,
+    /// Entries read from one jump table.
+    pub max_jump_table_entries: usize,
+    /// Bytes of data sections scanned for code pointers (non-PIE executables).
+    pub max_data_scan_bytes: u64,
+    /// Dataflow block visits per function before giving up on precision.
+    pub max_block_visits: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_instructions: 32_000_000,
+            max_functions: 2_000_000,
+            max_jump_table_entries: 4096,
+            max_data_scan_bytes: 512 << 20,
+            max_block_visits: 200_000,
+        }
+    }
+}
+
+/// Errors of the summary cache (the analysis itself never fails: damage becomes
+/// diagnostics).
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("cannot create cache directory {path}: {source}")]
+    CacheDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write cache entry {path}: {source}")]
+    CacheWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode summary for object {digest}: {source}")]
+    Encode {
+        digest: String,
+        source: serde_json::Error,
+    },
+}
+
+/// What one object looks like to the whole-program analysis.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ObjectSummary {
+    pub version: String,
+    /// False for non-x86-64 objects: nothing was analysed.
+    pub supported: bool,
+    /// ELF entry point (used as a root only for the executable and the interpreter).
+    pub entry: Option<u64>,
+    /// Loader-run roots: DT_INIT/DT_FINI, preinit/init/fini arrays, IFUNC resolvers.
+    pub roots: Vec<Root>,
+    /// IFUNC resolver addresses (symbols of type IFUNC, IRELATIVE addends).
+    pub ifunc_resolvers: Vec<u64>,
+    /// Functions, sorted by address.
+    pub functions: Vec<FunctionSummary>,
+    /// Function addresses stored in data: relocation addends and, for non-PIE
+    /// executables, data words equal to a function start.
+    pub data_address_taken: Vec<u64>,
+    /// Imported symbols whose address is stored in data (ABS64 relocations).
+    pub data_import_refs: Vec<ImportRef>,
+    /// Exported functions (defined global/weak FUNC/IFUNC dynamic symbols),
+    /// sorted: roots when the object is loaded at run time (dlopen, NSS).
+    #[serde(default)]
+    pub exports: Vec<u64>,
+    pub stats: Stats,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A loader-run root.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Root {
+    pub addr: u64,
+    pub kind: RootKind,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RootKind {
+    Init,
+    Fini,
+    PreinitArray,
+    InitArray,
+    FiniArray,
+    IfuncResolver,
+}
+
+/// Counts for reports and tests.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    pub instructions: u64,
+    pub functions: usize,
+    pub syscall_sites: usize,
+    pub indirect_calls: usize,
+    pub indirect_jumps: usize,
+    pub jump_tables: usize,
+    pub truncated: bool,
+}
+
+/// One function.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FunctionSummary {
+    pub addr: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Direct calls and tail jumps, sorted by site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Call>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub syscalls: Vec<SyscallSite>,
+    /// Indirect call/jump sites (not proven jump tables).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indirect_sites: Vec<u64>,
+    /// Local function addresses taken in this function's code (lea, immediates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addr_refs: Vec<u64>,
+    /// Imported functions whose address this function loads from the GOT.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_refs: Vec<ImportRef>,
+}
+
+/// A direct call or tail jump.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Call {
+    pub site: u64,
+    pub target: Target,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tail: bool,
+    /// Values of rdi, rsi, rdx, rcx, r8, r9 and rax at the site; kept only
+    /// where the callee may be a syscall wrapper (trailing unknowns dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<Val>,
+}
+
+/// Where a direct call goes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    Local(u64),
+    Import(ImportRef),
+    /// Through an IRELATIVE PLT slot: whatever the resolver at this address returns.
+    Ifunc(u64),
+}
+
+/// An imported symbol (bound by the whole-program binding); `local` is this
+/// object's own definition, used when the binding has nothing for it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImportRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<u64>,
+}
+
+/// A `syscall` instruction and the value of rax there.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SyscallSite {
+    pub site: u64,
+    pub nr: Val,
+}
+
+/// Something the analysis could not see through, or a notable fact.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub kind: DiagKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<u64>,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DiagKind {
+    /// `int 0x80` (32-bit syscall table) in the code.
+    Int80,
+    /// `sysenter` in the code.
+    Sysenter,
+    /// A syscall number that constant propagation could not recover.
+    UnresolvedSyscall,
+    /// An import with no definition in the program.
+    UnboundImport,
+    /// Undecodable bytes on a control-flow path.
+    DecodeError,
+    /// An indirect jump that is not a recognised jump table.
+    UnresolvedJump,
+    /// A limit was hit; the summary is incomplete.
+    Truncated,
+    /// Not x86-64: not analysed.
+    Unsupported,
+    /// A site resolved by a documented model rather than by propagation.
+    Modelled,
+}
+
+/// A syscall site (or wrapper call site) whose number stays unknown.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unresolved {
+    pub object: String,
+    pub function: String,
+    pub site: u64,
+    pub reason: String,
+}

@@ -1,0 +1,1719 @@
+//! Per-object analysis: function discovery, recursive-descent decoding inside
+//! functions, basic blocks, constant propagation of registers, syscall sites,
+//! direct/import/indirect calls and address-taken functions.
+
+use crate::value::AVal;
+use crate::{
+    Call, DiagKind, Diagnostic, FunctionSummary, ImportRef, Limits, ObjectSummary, Root, RootKind,
+    Stats, SyscallSite, Target, Val, ANALYSIS_VERSION,
+};
+use confine_elf::{ElfInfo, ElfKind, Machine, RelocKind, SymKind};
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
+    OpKind, Register,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// Diagnostics kept per kind and object (the rest are only counted).
+const MAX_DIAGS_PER_KIND: usize = 64;
+const SHT_NOBITS: u32 = 8;
+
+/// Functions that never return: a call to one ends the path (no fall-through
+/// into padding or the next function).
+const NORETURN: [&str; 24] = [
+    "__stack_chk_fail",
+    "__stack_chk_fail_local",
+    "abort",
+    "exit",
+    "_exit",
+    "_Exit",
+    "__assert_fail",
+    "__assert_perror_fail",
+    "__fortify_fail",
+    "__chk_fail",
+    "__libc_fatal",
+    "pthread_exit",
+    "__pthread_exit",
+    "__cxa_throw",
+    "__cxa_rethrow",
+    "_Unwind_Resume",
+    "longjmp",
+    "siglongjmp",
+    "__longjmp_chk",
+    "err",
+    "errx",
+    "verr",
+    "verrx",
+    "quick_exit",
+];
+
+/// glibc's setxid broadcast (`__nptl_setxid` and its SIGSETXID handler) issues
+/// `xidcmd->syscall_no`, which glibc only ever sets to one of these (setuid,
+/// setgid, setreuid, setregid, setgroups, setresuid, setresgid). Applied only in
+/// glibc's libc.so.6 and in static executables carrying glibc's sections, only
+/// to sites whose number is loaded from offset 0 of a pointer (`mov eax, [reg]`).
+pub const SETXID_SYSCALLS: [u32; 7] = [105, 106, 113, 114, 116, 117, 119];
+
+const RAX: usize = 0;
+const RCX: usize = 1;
+const RDX: usize = 2;
+const RSI: usize = 6;
+const RDI: usize = 7;
+const R8: usize = 8;
+const R9: usize = 9;
+const R11: usize = 11;
+/// rdi, rsi, rdx, rcx, r8, r9, then rax (argument index 6).
+const ARG_REGS: [usize; 7] = [RDI, RSI, RDX, RCX, R8, R9, RAX];
+/// rax, rcx, rdx, rsi, rdi, r8-r11.
+const CALLER_SAVED_MASK: u16 = 0b0000_1111_1100_0111;
+
+type State = [AVal; 16];
+
+fn gpr(r: Register) -> Option<usize> {
+    let f = r.full_register() as u32;
+    let i = f.wrapping_sub(Register::RAX as u32);
+    if i < 16 {
+        usize::try_from(i).ok()
+    } else {
+        None
+    }
+}
+
+/// A 32- or 64-bit general register (writes to these replace the whole register).
+fn gpr_wide(r: Register) -> Option<usize> {
+    if r.is_gpr32() || r.is_gpr64() {
+        gpr(r)
+    } else {
+        None
+    }
+}
+
+struct Exec<'d> {
+    start: u64,
+    bytes: &'d [u8],
+}
+
+struct Ctx<'d> {
+    data: &'d [u8],
+    elf: &'d ElfInfo,
+    limits: &'d Limits,
+    exec: Vec<Exec<'d>>,
+    plt_ranges: Vec<(u64, u64)>,
+    plt: HashMap<u64, Target>,
+    got: HashMap<u64, ImportRef>,
+    starts: BTreeSet<u64>,
+    non_pie: bool,
+    factory: InstructionInfoFactory,
+    /// Function names by address (symbols, Go table).
+    names: BTreeMap<u64, String>,
+    /// glibc's setxid broadcast model applies (see [`SETXID_SYSCALLS`]).
+    setxid_model: bool,
+    /// C++ landing pads by FDE start.
+    landing: BTreeMap<u64, Vec<u64>>,
+    diags: Vec<Diagnostic>,
+    diag_counts: HashMap<DiagKind, usize>,
+    stats: Stats,
+}
+
+impl<'d> Ctx<'d> {
+    fn diag(&mut self, kind: DiagKind, site: Option<u64>, message: String) {
+        let c = self.diag_counts.entry(kind).or_insert(0);
+        *c += 1;
+        if *c <= MAX_DIAGS_PER_KIND {
+            self.diags.push(Diagnostic {
+                kind,
+                object: None,
+                site,
+                message,
+            });
+        }
+    }
+
+    /// Code bytes from `a` to the end of its executable section.
+    fn code_at(&self, a: u64) -> Option<&'d [u8]> {
+        let i = self.exec.partition_point(|e| e.start <= a).checked_sub(1)?;
+        let e = self.exec.get(i)?;
+        let off = usize::try_from(a - e.start).ok()?;
+        e.bytes.get(off..).filter(|b| !b.is_empty())
+    }
+
+    fn exec_end(&self, a: u64) -> Option<u64> {
+        let i = self.exec.partition_point(|e| e.start <= a).checked_sub(1)?;
+        let e = self.exec.get(i)?;
+        let end = e.start.checked_add(e.bytes.len() as u64)?;
+        (a < end).then_some(end)
+    }
+
+    fn in_exec(&self, a: u64) -> bool {
+        self.exec_end(a).is_some()
+    }
+
+    fn in_plt(&self, a: u64) -> bool {
+        let i = self.plt_ranges.partition_point(|&(s, _)| s <= a);
+        i.checked_sub(1)
+            .and_then(|i| self.plt_ranges.get(i))
+            .is_some_and(|&(_, e)| a < e)
+    }
+
+    /// What a direct call/jump to `t` reaches.
+    fn classify(&self, t: u64) -> Option<Target> {
+        if let Some(p) = self.plt.get(&t) {
+            return Some(p.clone());
+        }
+        if self.in_exec(t) && !self.in_plt(t) {
+            return Some(Target::Local(t));
+        }
+        None
+    }
+}
+
+/// Dynamic symbols by name, built once per object.
+struct SymIndex<'e> {
+    /// Defined FUNC/IFUNC symbol address (first in table order).
+    defined: HashMap<&'e str, u64>,
+    /// Version required by an undefined symbol.
+    undef_version: HashMap<&'e str, Option<String>>,
+}
+
+impl<'e> SymIndex<'e> {
+    fn new(elf: &'e ElfInfo) -> Self {
+        let mut defined = HashMap::new();
+        let mut undef_version = HashMap::new();
+        for s in &elf.dynsyms {
+            if s.defined && matches!(s.kind, SymKind::Func | SymKind::IFunc) {
+                defined.entry(s.name.as_str()).or_insert(s.addr);
+            } else if !s.defined {
+                undef_version
+                    .entry(s.name.as_str())
+                    .or_insert_with(|| s.version.clone());
+            }
+        }
+        SymIndex {
+            defined,
+            undef_version,
+        }
+    }
+
+    fn import_ref(&self, name: &str, version: Option<String>) -> ImportRef {
+        ImportRef {
+            name: name.to_string(),
+            version: version.or_else(|| self.undef_version.get(name).cloned().flatten()),
+            local: self.defined.get(name).copied(),
+        }
+    }
+}
+
+fn unsupported(elf: &ElfInfo) -> ObjectSummary {
+    ObjectSummary {
+        version: ANALYSIS_VERSION.to_string(),
+        supported: false,
+        diagnostics: vec![Diagnostic {
+            kind: DiagKind::Unsupported,
+            object: None,
+            site: None,
+            message: format!(
+                "machine {:?} (64-bit: {}) is not analysed, only x86-64 is",
+                elf.machine, elf.class64
+            ),
+        }],
+        ..ObjectSummary::default()
+    }
+}
+
+/// Analyse one object. Pure and deterministic: same bytes, same summary.
+pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSummary {
+    if elf.machine != Machine::X86_64 || !elf.class64 {
+        return unsupported(elf);
+    }
+    let mut ctx = Ctx {
+        data,
+        elf,
+        limits,
+        exec: Vec::new(),
+        plt_ranges: Vec::new(),
+        plt: HashMap::new(),
+        got: HashMap::new(),
+        starts: BTreeSet::new(),
+        non_pie: elf.kind == ElfKind::Exec,
+        factory: InstructionInfoFactory::new(),
+        names: BTreeMap::new(),
+        setxid_model: false,
+        landing: BTreeMap::new(),
+        diags: Vec::new(),
+        diag_counts: HashMap::new(),
+        stats: Stats::default(),
+    };
+    // Executable bytes: sections when present, else segments.
+    for s in &elf.sections {
+        if s.alloc && s.exec && s.kind != SHT_NOBITS && s.size > 0 {
+            if let Some(b) = usize::try_from(s.size)
+                .ok()
+                .and_then(|n| elf.bytes_at(data, s.addr, n))
+            {
+                ctx.exec.push(Exec {
+                    start: s.addr,
+                    bytes: b,
+                });
+            }
+            if matches!(s.name.as_str(), ".plt" | ".plt.sec" | ".plt.got") {
+                ctx.plt_ranges.push((s.addr, s.addr.saturating_add(s.size)));
+            }
+        }
+    }
+    if ctx.exec.is_empty() {
+        for s in &elf.segments {
+            if s.exec && s.filesz > 0 {
+                if let Some(b) = usize::try_from(s.filesz)
+                    .ok()
+                    .and_then(|n| elf.bytes_at(data, s.vaddr, n))
+                {
+                    ctx.exec.push(Exec {
+                        start: s.vaddr,
+                        bytes: b,
+                    });
+                }
+            }
+        }
+    }
+    ctx.exec.sort_by_key(|e| e.start);
+    let syms = SymIndex::new(elf);
+    for p in &elf.plt {
+        let t = if let Some(r) = p.irelative {
+            Target::Ifunc(r)
+        } else if let Some(s) = &p.sym {
+            syms.import_ref(&s.name, s.version.clone()).into_target()
+        } else {
+            continue;
+        };
+        ctx.plt.insert(p.addr, t);
+        if p.size > 0 {
+            ctx.plt_ranges.push((p.addr, p.addr.saturating_add(p.size)));
+        }
+    }
+    // Sorted, merged ranges for a binary search in `in_plt`.
+    ctx.plt_ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in std::mem::take(&mut ctx.plt_ranges) {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    ctx.plt_ranges = merged;
+    for (slot, name) in &elf.got_imports {
+        let r = syms.import_ref(name, None);
+        ctx.got.insert(*slot, r);
+    }
+
+    // Roots and function starts.
+    let mut roots: BTreeSet<Root> = BTreeSet::new();
+    let mut resolvers: BTreeSet<u64> = BTreeSet::new();
+    let mut names: BTreeMap<u64, String> = BTreeMap::new();
+    let export_addrs: BTreeSet<u64> = elf
+        .exports()
+        .filter(|s| matches!(s.kind, SymKind::Func | SymKind::IFunc) && s.addr != 0)
+        .map(|s| s.addr)
+        .collect();
+    let exports: HashSet<&str> = elf.exports().map(|s| s.name.as_str()).collect();
+    // glibc itself: libc.so.6 exporting the set-id functions, or a static
+    // executable carrying glibc's own sections.
+    let glibc_sections = elf
+        .sections
+        .iter()
+        .any(|s| s.name == "__libc_IO_vtables" || s.name == "__libc_freeres_fn");
+    ctx.setxid_model = (elf.soname.as_deref() == Some("libc.so.6")
+        && ["setuid", "setresgid", "setgroups", "__libc_start_main"]
+            .iter()
+            .all(|n| exports.contains(n)))
+        || (glibc_sections && elf.kind == ElfKind::Exec && elf.interp.is_none());
+    for s in elf.dynsyms.iter().chain(elf.symtab.iter()) {
+        if s.defined && s.addr != 0 && matches!(s.kind, SymKind::Func | SymKind::IFunc) {
+            if ctx.in_exec(s.addr) && !ctx.in_plt(s.addr) {
+                ctx.starts.insert(s.addr);
+                if !s.name.is_empty() {
+                    names.entry(s.addr).or_insert_with(|| s.name.clone());
+                }
+            }
+            if s.kind == SymKind::IFunc {
+                resolvers.insert(s.addr);
+            }
+        }
+    }
+    for &(start, _) in &elf.fdes {
+        if ctx.in_exec(start) && !ctx.in_plt(start) {
+            ctx.starts.insert(start);
+        }
+    }
+    if let Some(g) = &elf.gopclntab {
+        for f in &g.functions {
+            if ctx.in_exec(f.entry) {
+                ctx.starts.insert(f.entry);
+                names.entry(f.entry).or_insert_with(|| f.name.clone());
+            }
+        }
+    }
+    ctx.names = names.clone();
+    ctx.landing = crate::lsda::landing_pads(data, elf);
+    let entry = (elf.entry != 0 && ctx.in_exec(elf.entry)).then_some(elf.entry);
+    if let Some(e) = entry {
+        ctx.starts.insert(e);
+    }
+    let mut add_root = |ctx: &mut Ctx, a: u64, kind: RootKind| {
+        if ctx.in_exec(a) && !ctx.in_plt(a) {
+            ctx.starts.insert(a);
+            roots.insert(Root { addr: a, kind });
+        }
+    };
+    if let Some(a) = elf.init {
+        add_root(&mut ctx, a, RootKind::Init);
+    }
+    if let Some(a) = elf.fini {
+        add_root(&mut ctx, a, RootKind::Fini);
+    }
+    for &a in &elf.preinit_array {
+        add_root(&mut ctx, a, RootKind::PreinitArray);
+    }
+    for &a in &elf.init_array {
+        add_root(&mut ctx, a, RootKind::InitArray);
+    }
+    for &a in &elf.fini_array {
+        add_root(&mut ctx, a, RootKind::FiniArray);
+    }
+    // Relocations: code addresses stored in data.
+    let mut data_at: BTreeSet<u64> = BTreeSet::new();
+    let mut data_imports: BTreeSet<ImportRef> = BTreeSet::new();
+    for r in &elf.relocations {
+        let target = match r.kind {
+            RelocKind::Relative => Some(r.addend as u64),
+            RelocKind::Irelative => {
+                resolvers.insert(r.addend as u64);
+                Some(r.addend as u64)
+            }
+            RelocKind::Abs64 => match &r.sym {
+                Some(s) if s.defined => usize::try_from(s.index)
+                    .ok()
+                    .and_then(|i| elf.dynsyms.get(i))
+                    .filter(|d| d.defined)
+                    .map(|d| d.addr.wrapping_add(r.addend as u64)),
+                Some(s) => {
+                    data_imports.insert(syms.import_ref(&s.name, s.version.clone()));
+                    None
+                }
+                None => Some(r.addend as u64),
+            },
+            _ => None,
+        };
+        if let Some(t) = target {
+            if ctx.in_exec(t) && !ctx.in_plt(t) {
+                ctx.starts.insert(t);
+                data_at.insert(t);
+            }
+        }
+    }
+    for &r in &resolvers {
+        add_root(&mut ctx, r, RootKind::IfuncResolver);
+    }
+    if ctx.non_pie {
+        scan_data_words(&mut ctx, &mut data_at);
+    }
+
+    // Decode and analyse every function, discovering more as we go.
+    let mut queue: VecDeque<u64> = ctx.starts.iter().copied().collect();
+    let mut done: HashSet<u64> = HashSet::new();
+    let mut decoded: Vec<Decoded> = Vec::new();
+    while let Some(f) = queue.pop_front() {
+        if !done.insert(f) {
+            continue;
+        }
+        if done.len() > limits.max_functions || ctx.stats.instructions >= limits.max_instructions {
+            if !ctx.stats.truncated {
+                ctx.stats.truncated = true;
+                ctx.diag(
+                    DiagKind::Truncated,
+                    Some(f),
+                    format!(
+                        "limits reached after {} functions and {} instructions",
+                        done.len(),
+                        ctx.stats.instructions
+                    ),
+                );
+            }
+            break;
+        }
+        let (mut d, new_starts) = decode_function(&mut ctx, f, None);
+        d.shrink();
+        decoded.push(d);
+        for s in new_starts {
+            if ctx.starts.insert(s) || !done.contains(&s) {
+                queue.push_back(s);
+            }
+        }
+    }
+    decoded.sort_by_key(|d| d.f);
+    let clobber = clobber_masks(&decoded);
+    let noret = noreturn_functions(&ctx, &decoded);
+    let mut raw: Vec<FunctionSummary> = Vec::with_capacity(decoded.len());
+    for mut d in decoded {
+        // Re-decode (quietly) for the dataflow: holding every instruction of a
+        // large object at once would cost ~140 bytes per instruction.
+        let saved = (ctx.stats.clone(), ctx.diags.len(), ctx.diag_counts.clone());
+        let (again, _) = decode_function(&mut ctx, d.f, Some((d.bound, d.count)));
+        ctx.stats = saved.0;
+        ctx.diags.truncate(saved.1);
+        ctx.diag_counts = saved.2;
+        d.insns = again.insns;
+        d.targets = again.targets;
+        d.leaders = again.leaders;
+        d.landing = again.landing;
+        let mut summary = dataflow(&mut ctx, d, &clobber, &noret);
+        summary.name = names.get(&summary.addr).cloned();
+        raw.push(summary);
+    }
+    prune_args(&mut raw);
+    ctx.stats.functions = raw.len();
+    let mut diagnostics = ctx.diags;
+    diagnostics.sort();
+    ObjectSummary {
+        version: ANALYSIS_VERSION.to_string(),
+        supported: true,
+        entry,
+        roots: roots.into_iter().collect(),
+        ifunc_resolvers: resolvers.into_iter().collect(),
+        functions: raw,
+        data_address_taken: data_at.into_iter().collect(),
+        data_import_refs: data_imports.into_iter().collect(),
+        exports: export_addrs.into_iter().collect(),
+        stats: ctx.stats,
+        diagnostics,
+    }
+}
+
+impl Ctx<'_> {
+    fn is_noreturn(&self, t: &Target) -> bool {
+        let name = match t {
+            Target::Import(r) => Some(r.name.as_str()),
+            Target::Local(a) => self.names.get(a).map(|s| s.as_str()),
+            Target::Ifunc(_) => None,
+        };
+        name.is_some_and(|n| NORETURN.contains(&n))
+    }
+}
+
+impl ImportRef {
+    fn into_target(self) -> Target {
+        Target::Import(self)
+    }
+}
+
+/// Functions that never return: no reachable `ret`, no unresolved indirect
+/// jump, decoded completely, and every tail call goes to a function that
+/// never returns (greatest fixpoint).
+fn noreturn_functions(ctx: &Ctx, decoded: &[Decoded]) -> HashSet<u64> {
+    let mut set: HashSet<u64> = decoded
+        .iter()
+        .filter(|d| !d.bad && !d.has_ret && !d.unresolved_jump)
+        .map(|d| d.f)
+        .collect();
+    loop {
+        let before = set.len();
+        for d in decoded {
+            if !set.contains(&d.f) {
+                continue;
+            }
+            let returns = d.calls.iter().filter(|c| c.tail).any(|c| match c.target {
+                Target::Local(t) => !set.contains(&t),
+                _ => !ctx.is_noreturn(&c.target),
+            });
+            if returns {
+                set.remove(&d.f);
+            }
+        }
+        if set.len() == before {
+            break;
+        }
+    }
+    set
+}
+
+/// Registers each function may change, through its local callees (fixpoint);
+/// imports, IFUNC targets and indirect calls clobber every caller-saved register.
+fn clobber_masks(decoded: &[Decoded]) -> HashMap<u64, u16> {
+    // `decoded` is sorted by address: callees by index, unknown ones as None.
+    let index = |a: u64| decoded.binary_search_by_key(&a, |d| d.f).ok();
+    let callees: Vec<Vec<Option<usize>>> = decoded
+        .iter()
+        .map(|d| {
+            d.calls
+                .iter()
+                .filter_map(|c| match c.target {
+                    Target::Local(t) => Some(index(t)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let mut m: Vec<u16> = decoded
+        .iter()
+        .map(|d| {
+            let mut w = d.own_writes;
+            if !d.indirect.is_empty()
+                || d.calls
+                    .iter()
+                    .any(|c| !matches!(c.target, Target::Local(_)))
+            {
+                w |= CALLER_SAVED_MASK;
+            }
+            w
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for (i, cs) in callees.iter().enumerate() {
+            let mut w = m.get(i).copied().unwrap_or(u16::MAX);
+            for c in cs {
+                w |= c
+                    .and_then(|j| m.get(j).copied())
+                    .unwrap_or(CALLER_SAVED_MASK);
+            }
+            if let Some(slot) = m.get_mut(i) {
+                if *slot != w {
+                    *slot = w;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    decoded.iter().map(|d| d.f).zip(m).collect()
+}
+
+/// Non-PIE executables keep function pointers in data without relocations:
+/// every aligned data word pointing into executable code is taken as a
+/// function start and address-taken (stripped static binaries have no other
+/// record of most of their functions).
+fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
+    let mut budget = ctx.limits.max_data_scan_bytes;
+    let mut found: Vec<u64> = Vec::new();
+    for s in &ctx.elf.sections {
+        if !s.alloc || s.exec || s.kind == SHT_NOBITS || s.size == 0 {
+            continue;
+        }
+        let Some(n) = usize::try_from(s.size.min(budget)).ok() else {
+            continue;
+        };
+        budget = budget.saturating_sub(n as u64);
+        let Some(bytes) = ctx.elf.bytes_at(ctx.data, s.addr, n) else {
+            continue;
+        };
+        let skip = usize::try_from((8 - s.addr % 8) % 8).unwrap_or(0);
+        let Some(aligned) = bytes.get(skip..) else {
+            continue;
+        };
+        for w in aligned.chunks_exact(8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let v = u64::from_le_bytes(a);
+            if ctx.in_exec(v) && !ctx.in_plt(v) {
+                out.insert(v);
+                found.push(v);
+            }
+        }
+    }
+    ctx.starts.extend(found);
+}
+
+/// Keep call-site argument values only where the callee may be a syscall
+/// wrapper: imports, IFUNC targets, and local functions that pass an entry
+/// argument on to a syscall number or another possible wrapper.
+fn prune_args(funcs: &mut [FunctionSummary]) {
+    let index: HashMap<u64, usize> = funcs.iter().enumerate().map(|(i, f)| (f.addr, i)).collect();
+    let mut maybe: Vec<bool> = funcs
+        .iter()
+        .map(|f| f.syscalls.iter().any(|s| s.nr.args != 0))
+        .collect();
+    loop {
+        let mut changed = false;
+        for (i, f) in funcs.iter().enumerate() {
+            if maybe.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let forwards = f.calls.iter().any(|c| {
+                let callee_maybe = match &c.target {
+                    Target::Local(t) => index
+                        .get(t)
+                        .and_then(|&j| maybe.get(j))
+                        .copied()
+                        .unwrap_or(false),
+                    _ => true,
+                };
+                callee_maybe && c.args.iter().any(|v| v.args != 0)
+            });
+            if forwards {
+                if let Some(m) = maybe.get_mut(i) {
+                    *m = true;
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for f in funcs.iter_mut() {
+        for c in &mut f.calls {
+            let keep = match &c.target {
+                Target::Local(t) => index
+                    .get(t)
+                    .and_then(|&j| maybe.get(j))
+                    .copied()
+                    .unwrap_or(false),
+                _ => true,
+            };
+            if !keep {
+                c.args.clear();
+            }
+        }
+    }
+}
+
+/// How an instruction ends (or does not end) a basic block.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Falls through to the next instruction.
+    None,
+    /// Conditional: explicit targets plus fall-through.
+    Cond,
+    /// No fall-through (ret, jmp, ud2, int3, hlt...).
+    Stop,
+}
+
+struct Ins {
+    ins: Instruction,
+    writes: u16,
+    end: End,
+}
+
+fn write_mask(factory: &mut InstructionInfoFactory, ins: &Instruction) -> u16 {
+    let mut m = 0u16;
+    for u in factory.info(ins).used_registers() {
+        if matches!(
+            u.access(),
+            OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+        ) {
+            if let Some(i) = gpr(u.register()) {
+                m |= 1 << i;
+            }
+        }
+    }
+    m
+}
+
+/// One function decoded by recursive descent, before the dataflow.
+struct Decoded {
+    f: u64,
+    insns: BTreeMap<u64, Ins>,
+    targets: HashMap<u64, Vec<u64>>,
+    leaders: BTreeSet<u64>,
+    calls: Vec<Call>,
+    syscall_sites: Vec<u64>,
+    indirect: Vec<u64>,
+    addr_refs: BTreeSet<u64>,
+    import_refs: BTreeSet<ImportRef>,
+    /// Decoding stopped early (bad bytes or the instruction budget).
+    bad: bool,
+    /// Range end used while decoding, and instructions decoded (for replay).
+    bound: u64,
+    count: u64,
+    /// Landing pads inside this function (entered by the unwinder).
+    landing: Vec<u64>,
+    /// Facts kept after the instructions are dropped.
+    own_writes: u16,
+    has_ret: bool,
+    unresolved_jump: bool,
+}
+
+impl Decoded {
+    /// Keep the small facts, drop the instructions (re-decoded for the dataflow).
+    fn shrink(&mut self) {
+        self.own_writes = self.compute_own_writes();
+        self.has_ret = self
+            .insns
+            .values()
+            .any(|i| i.ins.flow_control() == FlowControl::Return);
+        self.unresolved_jump = self.insns.values().any(|i| {
+            i.ins.flow_control() == FlowControl::IndirectBranch
+                && !self.targets.contains_key(&i.ins.ip())
+        });
+        self.insns = BTreeMap::new();
+        self.targets = HashMap::new();
+        self.leaders = BTreeSet::new();
+    }
+
+    /// Registers this function itself may write (calls excluded).
+    fn compute_own_writes(&self) -> u16 {
+        self.insns.values().fold(0, |m, i| {
+            if i.ins.mnemonic() == Mnemonic::Call {
+                m
+            } else if i.ins.mnemonic() == Mnemonic::Syscall {
+                m | 1 | (1 << RCX) | (1 << R11) | i.writes
+            } else {
+                m | i.writes
+            }
+        })
+    }
+}
+
+/// Decode one function by recursive descent; returns it and newly discovered
+/// function starts.
+/// `replay` = (bound, instruction count) of an earlier decoding to reproduce.
+fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decoded, Vec<u64>) {
+    let bound = match replay {
+        Some((b, _)) => b,
+        None => {
+            let next = ctx.starts.range(f + 1..).next().copied();
+            let end = ctx.exec_end(f).unwrap_or(f);
+            next.map_or(end, |n| n.min(end))
+        }
+    };
+    let limit = match replay {
+        Some((_, n)) => {
+            ctx.stats.instructions = 0;
+            n
+        }
+        None => ctx.limits.max_instructions,
+    };
+    let start_count = ctx.stats.instructions;
+    let mut insns: BTreeMap<u64, Ins> = BTreeMap::new();
+    let mut targets: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut leaders: BTreeSet<u64> = BTreeSet::new();
+    let mut calls: Vec<Call> = Vec::new();
+    let mut syscall_sites: Vec<u64> = Vec::new();
+    let mut indirect: Vec<u64> = Vec::new();
+    let mut addr_refs: BTreeSet<u64> = BTreeSet::new();
+    let mut import_refs: BTreeSet<ImportRef> = BTreeSet::new();
+    let mut new_starts: Vec<u64> = Vec::new();
+    let mut work: Vec<u64> = vec![f];
+    let mut bad = false;
+    leaders.insert(f);
+    let mut landing: Vec<u64> = Vec::new();
+    for &lp in ctx.landing.get(&f).map(|v| v.as_slice()).unwrap_or(&[]) {
+        if lp >= f && lp < bound {
+            landing.push(lp);
+            leaders.insert(lp);
+            work.push(lp);
+        } else if let Some(Target::Local(t)) = ctx.classify(lp) {
+            calls.push(Call {
+                site: f,
+                target: Target::Local(t),
+                tail: true,
+                args: Vec::new(),
+            });
+            new_starts.push(t);
+        }
+    }
+
+    let push_call = |calls: &mut Vec<Call>, site: u64, target: Target, tail: bool| {
+        calls.push(Call {
+            site,
+            target,
+            tail,
+            args: Vec::new(),
+        });
+    };
+
+    while let Some(a) = work.pop() {
+        if insns.contains_key(&a) {
+            continue;
+        }
+        let Some(bytes) = ctx.code_at(a) else {
+            continue;
+        };
+        let mut dec = Decoder::with_ip(64, bytes, a, DecoderOptions::NONE);
+        let mut ins = Instruction::default();
+        let mut last_was_call = false;
+        while dec.can_decode() {
+            let ip = dec.ip();
+            if ip != a && insns.contains_key(&ip) {
+                leaders.insert(ip);
+                break;
+            }
+            if ip >= bound || ip < f {
+                // Fell through into the next function: a tail edge, unless only
+                // padding follows a call (a call that does not return).
+                if last_was_call {
+                    break;
+                }
+                if let Some(t) = ctx.classify(ip) {
+                    if let Some(prev) = insns.range(..ip).next_back().map(|(k, _)| *k) {
+                        push_call(&mut calls, prev, t, true);
+                    }
+                    if ip != f {
+                        new_starts.push(ip);
+                    }
+                }
+                break;
+            }
+            if ctx.stats.instructions >= limit {
+                bad = true;
+                if !ctx.stats.truncated {
+                    ctx.stats.truncated = true;
+                    ctx.diag(
+                        DiagKind::Truncated,
+                        Some(ip),
+                        format!("instruction limit {} reached", ctx.limits.max_instructions),
+                    );
+                }
+                break;
+            }
+            dec.decode_out(&mut ins);
+            ctx.stats.instructions += 1;
+            if ins.is_invalid() {
+                ctx.diag(
+                    DiagKind::DecodeError,
+                    Some(ip),
+                    format!("undecodable bytes at {ip:#x} in function {f:#x}"),
+                );
+                bad = true;
+                break;
+            }
+            let writes = write_mask(&mut ctx.factory, &ins);
+            match ins.flow_control() {
+                FlowControl::Call | FlowControl::IndirectCall => last_was_call = true,
+                _ if matches!(ins.mnemonic(), Mnemonic::Nop | Mnemonic::Int3) => {}
+                _ => last_was_call = false,
+            }
+            let next = ins.next_ip();
+            let mn = ins.mnemonic();
+            let fc = ins.flow_control();
+            // Address references.
+            let is_branch_mem =
+                matches!(fc, FlowControl::IndirectBranch | FlowControl::IndirectCall);
+            if ins.is_ip_rel_memory_operand() && !is_branch_mem {
+                let x = ins.ip_rel_memory_address();
+                if let Some(r) = ctx.got.get(&x) {
+                    import_refs.insert(r.clone());
+                } else if mn == Mnemonic::Lea && ctx.in_exec(x) {
+                    match ctx.classify(x) {
+                        Some(Target::Import(r)) => {
+                            import_refs.insert(r);
+                        }
+                        Some(Target::Local(t)) | Some(Target::Ifunc(t)) => {
+                            addr_refs.insert(t);
+                            new_starts.push(t);
+                        }
+                        None => {}
+                    }
+                }
+            }
+            if ctx.non_pie {
+                for k in 0..ins.op_count() {
+                    if matches!(
+                        ins.op_kind(k),
+                        OpKind::Immediate32 | OpKind::Immediate32to64 | OpKind::Immediate64
+                    ) {
+                        let v = ins.immediate(k);
+                        if ctx.starts.contains(&v) || (ctx.in_exec(v) && !ctx.in_plt(v)) {
+                            addr_refs.insert(v);
+                            new_starts.push(v);
+                        }
+                    }
+                    if ins.op_kind(k) == OpKind::Memory
+                        && ins.memory_base() == Register::None
+                        && !is_branch_mem
+                    {
+                        let v = ins.memory_displacement64();
+                        if ctx.starts.contains(&v) {
+                            addr_refs.insert(v);
+                        }
+                    }
+                }
+            }
+            let mut end = End::None;
+            match (mn, fc) {
+                (Mnemonic::Syscall, _) => {
+                    syscall_sites.push(ip);
+                    ctx.stats.syscall_sites += 1;
+                }
+                (Mnemonic::Sysenter, _) => {
+                    ctx.diag(
+                        DiagKind::Sysenter,
+                        Some(ip),
+                        format!("sysenter at {ip:#x} in function {f:#x}"),
+                    );
+                    end = End::Stop;
+                }
+                (Mnemonic::Int, _) if ins.immediate8() == 0x80 => {
+                    ctx.diag(
+                        DiagKind::Int80,
+                        Some(ip),
+                        format!("int 0x80 (32-bit syscall) at {ip:#x} in function {f:#x}"),
+                    );
+                }
+                (Mnemonic::Int, _) => {}
+                (Mnemonic::Hlt, _) => end = End::Stop,
+                (_, FlowControl::Return)
+                | (_, FlowControl::Exception)
+                | (_, FlowControl::Interrupt) => end = End::Stop,
+                (_, FlowControl::Call) => {
+                    if ins.op0_kind() == OpKind::NearBranch64 {
+                        let t = ins.near_branch_target();
+                        if let Some(tg) = ctx.classify(t) {
+                            if ctx.is_noreturn(&tg) {
+                                end = End::Stop;
+                            }
+                            if let Target::Local(l) = tg {
+                                new_starts.push(l);
+                            }
+                            push_call(&mut calls, ip, tg, false);
+                        }
+                    } else {
+                        indirect.push(ip);
+                        ctx.stats.indirect_calls += 1;
+                    }
+                }
+                (_, FlowControl::IndirectCall) => {
+                    let got = ins
+                        .is_ip_rel_memory_operand()
+                        .then(|| ctx.got.get(&ins.ip_rel_memory_address()).cloned())
+                        .flatten();
+                    match got {
+                        Some(r) => {
+                            let tg = Target::Import(r);
+                            if ctx.is_noreturn(&tg) {
+                                end = End::Stop;
+                            }
+                            push_call(&mut calls, ip, tg, false)
+                        }
+                        None => {
+                            indirect.push(ip);
+                            ctx.stats.indirect_calls += 1;
+                        }
+                    }
+                }
+                (_, FlowControl::UnconditionalBranch)
+                | (_, FlowControl::ConditionalBranch)
+                | (_, FlowControl::XbeginXabortXend) => {
+                    let cond = fc != FlowControl::UnconditionalBranch;
+                    end = if cond { End::Cond } else { End::Stop };
+                    if matches!(ins.op0_kind(), OpKind::NearBranch64) {
+                        let t = ins.near_branch_target();
+                        if t >= f && t < bound {
+                            targets.entry(ip).or_default().push(t);
+                            leaders.insert(t);
+                            work.push(t);
+                        } else if let Some(tg) = ctx.classify(t) {
+                            if let Target::Local(l) = tg {
+                                new_starts.push(l);
+                            }
+                            push_call(&mut calls, ip, tg, true);
+                        }
+                    } else if fc == FlowControl::XbeginXabortXend {
+                        end = End::None;
+                    }
+                    if cond {
+                        leaders.insert(next);
+                    }
+                }
+                (_, FlowControl::IndirectBranch) => {
+                    end = End::Stop;
+                    let got = ins
+                        .is_ip_rel_memory_operand()
+                        .then(|| ctx.got.get(&ins.ip_rel_memory_address()).cloned())
+                        .flatten();
+                    if let Some(r) = got {
+                        push_call(&mut calls, ip, Target::Import(r), true);
+                    } else if let Some((ts, outside)) = jump_table(ctx, &insns, &ins, f, bound) {
+                        ctx.stats.jump_tables += 1;
+                        for &t in &ts {
+                            leaders.insert(t);
+                            work.push(t);
+                        }
+                        targets.insert(ip, ts);
+                        // Entries outside this function's range: tail jumps.
+                        for t in outside {
+                            if let Some(tg) = ctx.classify(t) {
+                                if let Target::Local(l) = tg {
+                                    new_starts.push(l);
+                                }
+                                push_call(&mut calls, ip, tg, true);
+                            }
+                        }
+                    } else {
+                        indirect.push(ip);
+                        ctx.stats.indirect_jumps += 1;
+                    }
+                }
+                _ => {}
+            }
+            insns.insert(ip, Ins { ins, writes, end });
+            if end == End::Stop {
+                break;
+            }
+        }
+    }
+
+    new_starts.sort_unstable();
+    new_starts.dedup();
+    (
+        Decoded {
+            f,
+            insns,
+            targets,
+            leaders,
+            calls,
+            syscall_sites,
+            indirect,
+            addr_refs,
+            import_refs,
+            bad,
+            bound,
+            landing,
+            count: ctx.stats.instructions - start_count,
+            own_writes: 0,
+            has_ret: false,
+            unresolved_jump: false,
+        },
+        new_starts,
+    )
+}
+
+/// Blocks, constant propagation to a fixpoint, then the summary. `clobber`
+/// gives, for local callees, the caller-saved registers they may change
+/// (compilers keep values in caller-saved registers across calls to local
+/// functions that do not touch them).
+fn dataflow(
+    ctx: &mut Ctx,
+    d: Decoded,
+    clobber: &HashMap<u64, u16>,
+    noret: &HashSet<u64>,
+) -> FunctionSummary {
+    let Decoded {
+        f,
+        insns,
+        targets,
+        leaders,
+        mut calls,
+        mut syscall_sites,
+        mut indirect,
+        addr_refs,
+        import_refs,
+        landing,
+        ..
+    } = d;
+    let noret_sites: HashSet<u64> = calls
+        .iter()
+        .filter(|c| !c.tail)
+        .filter(|c| match c.target {
+            Target::Local(t) => noret.contains(&t),
+            _ => ctx.is_noreturn(&c.target),
+        })
+        .map(|c| c.site)
+        .collect();
+    let call_clobber: HashMap<u64, u16> = calls
+        .iter()
+        .filter(|c| !c.tail)
+        .map(|c| {
+            let m = match c.target {
+                Target::Local(t) => clobber.get(&t).copied().unwrap_or(CALLER_SAVED_MASK),
+                _ => CALLER_SAVED_MASK,
+            };
+            (c.site, (m & CALLER_SAVED_MASK) | 1)
+        })
+        .collect();
+    // Basic blocks.
+    let mut block_of: HashMap<u64, usize> = HashMap::new();
+    let mut blocks: Vec<(Vec<u64>, Vec<u64>)> = Vec::new(); // (instruction addrs, successor addrs)
+    for &l in &leaders {
+        if !insns.contains_key(&l) || block_of.contains_key(&l) {
+            continue;
+        }
+        let mut addrs = Vec::new();
+        let mut cur = l;
+        let succs;
+        loop {
+            let Some(i) = insns.get(&cur) else {
+                succs = Vec::new();
+                break;
+            };
+            addrs.push(cur);
+            let next = i.ins.next_ip();
+            let mut s: Vec<u64> = targets.get(&cur).cloned().unwrap_or_default();
+            let iend = if noret_sites.contains(&cur) {
+                End::Stop
+            } else {
+                i.end
+            };
+            if iend != End::None {
+                if iend == End::Cond && insns.contains_key(&next) {
+                    s.push(next);
+                }
+                succs = s;
+                break;
+            }
+            if !insns.contains_key(&next) || leaders.contains(&next) {
+                if insns.contains_key(&next) {
+                    s.push(next);
+                }
+                succs = s;
+                break;
+            }
+            cur = next;
+        }
+        block_of.insert(l, blocks.len());
+        blocks.push((addrs, succs));
+    }
+
+    // Constant propagation to a fixpoint over the blocks.
+    let mut entry: State = [AVal::UNKNOWN; 16];
+    for (k, &r) in ARG_REGS.iter().enumerate() {
+        entry[r] = AVal::arg(k as u8);
+    }
+    let mut inn: Vec<Option<State>> = vec![None; blocks.len()];
+    let mut queued: Vec<bool> = vec![false; blocks.len()];
+    let mut wl: VecDeque<usize> = VecDeque::new();
+    if let Some(&b) = block_of.get(&f) {
+        if let Some(s) = inn.get_mut(b) {
+            *s = Some(entry);
+        }
+        wl.push_back(b);
+    }
+    // Landing pads start with nothing known.
+    for lp in &landing {
+        if let Some(&b) = block_of.get(lp) {
+            if let Some(slot) = inn.get_mut(b) {
+                if slot.is_none() {
+                    *slot = Some([AVal::UNKNOWN; 16]);
+                    wl.push_back(b);
+                }
+            }
+        }
+    }
+    let mut visits = 0usize;
+    let mut gave_up = false;
+    while let Some(b) = wl.pop_front() {
+        if let Some(q) = queued.get_mut(b) {
+            *q = false;
+        }
+        visits += 1;
+        if visits > ctx.limits.max_block_visits {
+            gave_up = true;
+            break;
+        }
+        let Some(Some(mut st)) = inn.get(b).copied() else {
+            continue;
+        };
+        let Some((addrs, succs)) = blocks.get(b) else {
+            continue;
+        };
+        for a in addrs {
+            if let Some(i) = insns.get(a) {
+                transfer(i, &mut st, &call_clobber);
+            }
+        }
+        for s in succs {
+            let Some(&sb) = block_of.get(s) else { continue };
+            let Some(slot) = inn.get_mut(sb) else {
+                continue;
+            };
+            let joined = match slot {
+                None => st,
+                Some(old) => {
+                    let mut j = *old;
+                    for (x, y) in j.iter_mut().zip(st.iter()) {
+                        *x = x.join(y);
+                    }
+                    j
+                }
+            };
+            if slot.as_ref() != Some(&joined) {
+                *slot = Some(joined);
+                if let Some(q) = queued.get_mut(sb) {
+                    if !*q {
+                        *q = true;
+                        wl.push_back(sb);
+                    }
+                }
+            }
+        }
+    }
+
+    // Final pass: read rax at syscalls and argument registers at calls.
+    let call_sites: HashSet<u64> = calls.iter().map(|c| c.site).collect();
+    let mut site_vals: HashMap<u64, Val> = HashMap::new();
+    let mut call_args: HashMap<u64, Vec<Val>> = HashMap::new();
+    let mut modelled: Vec<u64> = Vec::new();
+    for (b, (addrs, _)) in blocks.iter().enumerate() {
+        let mut st = match inn.get(b).copied().flatten() {
+            Some(s) if !gave_up => s,
+            _ => [AVal::UNKNOWN; 16],
+        };
+        let mut rax_writer: Option<&Instruction> = None;
+        for a in addrs {
+            let Some(i) = insns.get(a) else { continue };
+            if i.ins.mnemonic() == Mnemonic::Syscall {
+                let mut v = st[RAX].to_val();
+                let loaded = rax_writer.is_some_and(|w| {
+                    w.mnemonic() == Mnemonic::Mov
+                        && w.op0_register() == Register::EAX
+                        && w.op1_kind() == OpKind::Memory
+                        && w.memory_index() == Register::None
+                        && w.memory_displacement64() == 0
+                        && gpr(w.memory_base()).is_some()
+                });
+                if v.unknown && loaded && ctx.setxid_model {
+                    v = Val {
+                        consts: SETXID_SYSCALLS.to_vec(),
+                        args: 0,
+                        unknown: false,
+                    };
+                    modelled.push(*a);
+                }
+                site_vals.insert(*a, v);
+            }
+            if i.writes & 1 != 0
+                || matches!(
+                    i.ins.flow_control(),
+                    FlowControl::Call | FlowControl::IndirectCall
+                )
+            {
+                rax_writer = Some(&i.ins);
+            }
+            if call_sites.contains(a) {
+                // rax too: it is whatever the caller holds there (varargs count
+                // in C, the first argument in Go's register ABI).
+                let mut v: Vec<Val> = ARG_REGS.iter().map(|&r| st[r].to_val()).collect();
+                while v
+                    .last()
+                    .is_some_and(|x| x.unknown && x.consts.is_empty() && x.args == 0)
+                {
+                    v.pop();
+                }
+                call_args.insert(*a, v);
+            }
+            transfer(i, &mut st, &call_clobber);
+        }
+    }
+    for m in modelled {
+        ctx.diag(
+            DiagKind::Modelled,
+            Some(m),
+            format!("syscall number at {m:#x} read from glibc's struct xidcmd: modelled as the set-id syscalls"),
+        );
+    }
+    for c in &mut calls {
+        if let Some(v) = call_args.get(&c.site) {
+            c.args = v.clone();
+        }
+    }
+    calls.sort_by(|a, b| (a.site, &a.target).cmp(&(b.site, &b.target)));
+    calls.dedup();
+    syscall_sites.sort_unstable();
+    syscall_sites.dedup();
+    let syscalls = syscall_sites
+        .into_iter()
+        .map(|s| SyscallSite {
+            site: s,
+            nr: site_vals.get(&s).cloned().unwrap_or_else(Val::unknown),
+        })
+        .collect();
+    indirect.sort_unstable();
+    indirect.dedup();
+    FunctionSummary {
+        addr: f,
+        name: None,
+        calls,
+        syscalls,
+        indirect_sites: indirect,
+        addr_refs: addr_refs.into_iter().collect(),
+        import_refs: import_refs.into_iter().collect(),
+    }
+}
+
+/// Abstract effect of one instruction on the registers.
+fn transfer(i: &Ins, st: &mut State, call_clobber: &HashMap<u64, u16>) {
+    let ins = &i.ins;
+    match ins.mnemonic() {
+        Mnemonic::Syscall => {
+            st[RAX] = AVal::UNKNOWN;
+            st[RCX] = AVal::UNKNOWN;
+            st[R11] = AVal::UNKNOWN;
+            return;
+        }
+        _ if ins.flow_control() == FlowControl::Call
+            || ins.flow_control() == FlowControl::IndirectCall =>
+        {
+            let mut m = call_clobber
+                .get(&ins.ip())
+                .copied()
+                .unwrap_or(CALLER_SAVED_MASK);
+            while m != 0 {
+                let r = m.trailing_zeros() as usize;
+                if let Some(x) = st.get_mut(r) {
+                    *x = AVal::UNKNOWN;
+                }
+                m &= m - 1;
+            }
+            return;
+        }
+        _ => {}
+    }
+    let dst = if ins.op_count() >= 1 && ins.op0_kind() == OpKind::Register {
+        gpr_wide(ins.op0_register())
+    } else {
+        None
+    };
+    let src_reg = || {
+        (ins.op_count() >= 2 && ins.op1_kind() == OpKind::Register)
+            .then(|| gpr_wide(ins.op1_register()))
+            .flatten()
+    };
+    let imm1 = || {
+        (ins.op_count() >= 2
+            && matches!(
+                ins.op1_kind(),
+                OpKind::Immediate8
+                    | OpKind::Immediate16
+                    | OpKind::Immediate32
+                    | OpKind::Immediate64
+                    | OpKind::Immediate8to32
+                    | OpKind::Immediate8to64
+                    | OpKind::Immediate32to64
+            ))
+        .then(|| {
+            let v = ins.immediate(1);
+            if ins.op0_register().is_gpr32() {
+                v & 0xffff_ffff
+            } else {
+                v
+            }
+        })
+    };
+    let computed: Option<AVal> = match (ins.mnemonic(), dst) {
+        (Mnemonic::Mov, Some(_)) => match src_reg() {
+            Some(s) => Some(st[s]),
+            None => imm1().map(AVal::konst),
+        },
+        (Mnemonic::Movsxd | Mnemonic::Movzx | Mnemonic::Movsx, Some(_)) => src_reg().map(|s| st[s]),
+        (Mnemonic::Xor | Mnemonic::Sub, Some(d))
+            if ins.op1_kind() == OpKind::Register && gpr(ins.op1_register()) == Some(d) =>
+        {
+            Some(AVal::konst(0))
+        }
+        (Mnemonic::Lea, Some(d)) => {
+            let wide32 = ins.op0_register().is_gpr32();
+            let _ = d;
+            if ins.is_ip_rel_memory_operand() {
+                let x = ins.ip_rel_memory_address();
+                Some(AVal::konst(if wide32 { x & 0xffff_ffff } else { x }))
+            } else if ins.memory_index() == Register::None {
+                gpr(ins.memory_base()).map(|b| {
+                    let disp = ins.memory_displacement64();
+                    st[b].map(|v| {
+                        let r = v.wrapping_add(disp);
+                        if wide32 {
+                            r & 0xffff_ffff
+                        } else {
+                            r
+                        }
+                    })
+                })
+            } else {
+                None
+            }
+        }
+        (Mnemonic::Add, Some(d)) => imm1().map(|v| st[d].map(|x| x.wrapping_add(v))),
+        (Mnemonic::Sub, Some(d)) => imm1().map(|v| st[d].map(|x| x.wrapping_sub(v))),
+        (Mnemonic::Or, Some(d)) => imm1().map(|v| st[d].map(|x| x | v)),
+        (Mnemonic::And, Some(d)) => imm1().map(|v| st[d].map(|x| x & v)),
+        _ => None,
+    };
+    let mut w = i.writes;
+    while w != 0 {
+        let r = w.trailing_zeros() as usize;
+        st[r] = AVal::UNKNOWN;
+        w &= w - 1;
+    }
+    if let (Some(d), Some(v)) = (dst, computed) {
+        // 32-bit writes zero-extend; constants are 32-bit already.
+        st[d] = if ins.op0_register().is_gpr32() || ins.op0_register().is_gpr64() {
+            v
+        } else {
+            AVal::UNKNOWN
+        };
+    }
+}
+
+fn read_i32(ctx: &Ctx, a: u64) -> Option<i64> {
+    let b = ctx.elf.bytes_at(ctx.data, a, 4)?;
+    let mut x = [0u8; 4];
+    x.copy_from_slice(b);
+    Some(i64::from(i32::from_le_bytes(x)))
+}
+
+fn read_u64(ctx: &Ctx, a: u64) -> Option<u64> {
+    let b = ctx.elf.bytes_at(ctx.data, a, 8)?;
+    let mut x = [0u8; 8];
+    x.copy_from_slice(b);
+    Some(u64::from_le_bytes(x))
+}
+
+/// Recognise a compiler jump table behind an indirect `jmp` and return its
+/// in-function targets: `lea B,[rip+T]; movsxd R,[B+I*4]; add R,B; jmp R`
+/// (PIC) or `jmp [T+I*8]` / `mov R,[T+I*8]; jmp R` (absolute).
+fn jump_table(
+    ctx: &Ctx,
+    insns: &BTreeMap<u64, Ins>,
+    jmp: &Instruction,
+    f: u64,
+    bound: u64,
+) -> Option<(Vec<u64>, Vec<u64>)> {
+    let window: Vec<&Instruction> = insns
+        .range(f..jmp.ip())
+        .rev()
+        .take(40)
+        .map(|(_, i)| &i.ins)
+        .collect();
+    // (table base, index register, entry size 4 = relative / 8 = absolute)
+    let mut found: Option<(u64, Option<usize>, u8)> = None;
+    if jmp.op0_kind() == OpKind::Memory {
+        if jmp.memory_base() == Register::None && jmp.memory_index_scale() == 8 {
+            found = Some((jmp.memory_displacement64(), gpr(jmp.memory_index()), 8));
+        }
+    } else if jmp.op0_kind() == OpKind::Register {
+        let r = gpr(jmp.op0_register())?;
+        let mut pos = 0usize;
+        let mut base_reg: Option<usize> = None;
+        // The register holding the loaded table entry.
+        let mut loaded = r;
+        // find `add R, B` or `lea R, [B + L]`
+        for (k, i) in window.iter().enumerate() {
+            if i.op_count() >= 1
+                && i.op0_kind() == OpKind::Register
+                && gpr(i.op0_register()) == Some(r)
+            {
+                if i.mnemonic() == Mnemonic::Add && i.op1_kind() == OpKind::Register {
+                    base_reg = gpr(i.op1_register());
+                    pos = k + 1;
+                } else if i.mnemonic() == Mnemonic::Lea
+                    && i.memory_index_scale() == 1
+                    && i.memory_displacement64() == 0
+                    && !i.is_ip_rel_memory_operand()
+                {
+                    base_reg = gpr(i.memory_base());
+                    loaded = gpr(i.memory_index())?;
+                    pos = k + 1;
+                } else if i.mnemonic() == Mnemonic::Mov
+                    && i.op1_kind() == OpKind::Memory
+                    && i.memory_base() == Register::None
+                    && i.memory_index_scale() == 8
+                {
+                    found = Some((i.memory_displacement64(), gpr(i.memory_index()), 8));
+                }
+                break;
+            }
+        }
+        if found.is_none() {
+            let b = base_reg?;
+            // find `movsxd R, dword [X + I*4]`
+            let mut index = None;
+            let mut mem_base = None;
+            for (k, i) in window.iter().enumerate().skip(pos) {
+                if i.op_count() >= 2
+                    && i.op0_kind() == OpKind::Register
+                    && gpr(i.op0_register()) == Some(loaded)
+                {
+                    if i.op1_kind() == OpKind::Memory && i.memory_index_scale() == 4 {
+                        index = gpr(i.memory_index());
+                        mem_base = gpr(i.memory_base());
+                        pos = k + 1;
+                    }
+                    break;
+                }
+            }
+            let mb = mem_base?;
+            // find `lea MB, [rip+T]` (MB usually equals B)
+            let mut table = None;
+            for i in window.iter().skip(pos) {
+                if i.mnemonic() == Mnemonic::Lea
+                    && i.op0_kind() == OpKind::Register
+                    && gpr(i.op0_register()) == Some(mb)
+                {
+                    if i.is_ip_rel_memory_operand() {
+                        table = Some(i.ip_rel_memory_address());
+                    }
+                    break;
+                }
+            }
+            let t = table?;
+            if mb != b {
+                // the added base must hold the same table address
+                let mut same = false;
+                for i in window.iter() {
+                    if i.mnemonic() == Mnemonic::Lea
+                        && i.op0_kind() == OpKind::Register
+                        && gpr(i.op0_register()) == Some(b)
+                    {
+                        same = i.is_ip_rel_memory_operand() && i.ip_rel_memory_address() == t;
+                        break;
+                    }
+                }
+                if !same {
+                    return None;
+                }
+            }
+            found = Some((t, index, 4));
+        }
+    }
+    let (table, index, size) = found?;
+    // Bound: `cmp I, imm` followed by `ja`/`jae` in the window.
+    let mut count: Option<u64> = None;
+    let mut fallback: Option<u64> = None;
+    for i in window.iter() {
+        if i.mnemonic() == Mnemonic::Cmp
+            && i.op0_kind() == OpKind::Register
+            && matches!(
+                i.op1_kind(),
+                OpKind::Immediate8
+                    | OpKind::Immediate8to32
+                    | OpKind::Immediate8to64
+                    | OpKind::Immediate32
+                    | OpKind::Immediate32to64
+            )
+        {
+            let next = insns.get(&i.next_ip()).map(|n| n.ins.mnemonic());
+            let n = match next {
+                Some(Mnemonic::Ja) => i.immediate(1).checked_add(1),
+                Some(Mnemonic::Jae) => Some(i.immediate(1)),
+                _ => None,
+            };
+            if let Some(n) = n {
+                if index.is_some() && gpr(i.op0_register()) == index {
+                    count = Some(n);
+                    break;
+                }
+                if fallback.is_none() {
+                    fallback = Some(n);
+                }
+            }
+        }
+    }
+    let limit = ctx.limits.max_jump_table_entries as u64;
+    let bounded = count.or(fallback);
+    let n = bounded.unwrap_or(limit).min(limit);
+    let mut out = Vec::new();
+    let mut outside = Vec::new();
+    // Without a bound, another table's start (an address this function takes)
+    // ends this one.
+    let other_tables: HashSet<u64> = if bounded.is_none() {
+        insns
+            .values()
+            .filter(|i| i.ins.mnemonic() == Mnemonic::Lea && i.ins.is_ip_rel_memory_operand())
+            .map(|i| i.ins.ip_rel_memory_address())
+            .filter(|&a| a != table)
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    for k in 0..n {
+        let at = table.checked_add(k * u64::from(size))?;
+        if other_tables.contains(&at) {
+            break;
+        }
+        let t = if size == 4 {
+            match read_i32(ctx, at) {
+                Some(e) => table.wrapping_add(e as u64),
+                None => break,
+            }
+        } else {
+            match read_u64(ctx, at) {
+                Some(e) => e,
+                None => break,
+            }
+        };
+        if t >= f && t < bound {
+            out.push(t);
+        } else if bounded.is_none() {
+            break;
+        } else if count.is_some() && ctx.in_exec(t) {
+            outside.push(t);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    outside.sort_unstable();
+    outside.dedup();
+    (!out.is_empty() || !outside.is_empty()).then_some((out, outside))
+}
+
+impl ObjectSummary {
+    /// Index of the function starting at `addr`.
+    pub fn function_at(&self, addr: u64) -> Option<&FunctionSummary> {
+        self.functions
+            .binary_search_by_key(&addr, |f| f.addr)
+            .ok()
+            .and_then(|i| self.functions.get(i))
+    }
+
+    /// Functions whose syscall number comes from an entry argument, resolved
+    /// inside this object: address -> bit mask of argument indices.
+    pub fn wrappers(&self) -> BTreeMap<u64, u8> {
+        let mut w: BTreeMap<u64, u8> = BTreeMap::new();
+        for f in &self.functions {
+            let m = f.syscalls.iter().fold(0u8, |m, s| m | s.nr.args);
+            if m != 0 {
+                w.insert(f.addr, m);
+            }
+        }
+        loop {
+            let mut changed = false;
+            for f in &self.functions {
+                let mut m = w.get(&f.addr).copied().unwrap_or(0);
+                for c in &f.calls {
+                    if let Target::Local(t) = c.target {
+                        let tm = w.get(&t).copied().unwrap_or(0);
+                        for j in 0..8 {
+                            if tm & (1 << j) != 0 {
+                                m |= c.args.get(j).map_or(0, |v| v.args);
+                            }
+                        }
+                    }
+                }
+                if m != w.get(&f.addr).copied().unwrap_or(0) {
+                    w.insert(f.addr, m);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        w
+    }
+
+    /// Syscall numbers resolved inside this object: constants at `syscall`
+    /// sites and constants passed to local wrappers.
+    pub fn resolved_numbers(&self) -> BTreeSet<u32> {
+        let w = self.wrappers();
+        let mut out = BTreeSet::new();
+        for f in &self.functions {
+            for s in &f.syscalls {
+                out.extend(s.nr.consts.iter().copied());
+            }
+            for c in &f.calls {
+                if let Target::Local(t) = c.target {
+                    let tm = w.get(&t).copied().unwrap_or(0);
+                    for j in 0..8 {
+                        if tm & (1 << j) != 0 {
+                            if let Some(v) = c.args.get(j) {
+                                out.extend(v.consts.iter().copied());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}

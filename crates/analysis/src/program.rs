@@ -1,0 +1,587 @@
+//! Whole-program analysis: reachability from the loader's roots over direct,
+//! import and (once an indirect site is reachable) address-taken edges, global
+//! resolution of syscall wrappers, and one witness chain per syscall.
+
+use crate::{
+    analyze_object, DiagKind, Diagnostic, Limits, ObjectSummary, SummaryCache, Target, Unresolved,
+    Val,
+};
+use confine_elf::{ElfInfo, SymBind};
+use confine_syscalls::Arch;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// Syscalls the vDSO functions fall back to on hosts without a usable vDSO
+/// clock; always added (their libc wrappers are nearly always reachable).
+pub const VDSO_FALLBACKS: [u32; 4] = [228, 96, 201, 309];
+const RT_SIGACTION: u32 = 13;
+/// Functions the dynamic loader calls by symbol lookup rather than through a
+/// relocation (glibc >= 2.32 ld.so calls libc's `__libc_early_init`).
+pub const LOADER_CALLED: [&str; 1] = ["__libc_early_init"];
+/// Issued by the kernel's signal trampolines, never by a visible `syscall`.
+pub const SIGNAL_TRAMPOLINE: [u32; 2] = [15, 219];
+
+/// One object of the program, in load order.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectRef<'a> {
+    /// Path shown in witnesses (canonical path in the image).
+    pub path: &'a str,
+    pub summary: &'a ObjectSummary,
+    /// The program interpreter (PT_INTERP, ld.so): its entry is a root.
+    pub interp: bool,
+}
+
+/// Where one object's import is bound.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportBinding {
+    /// Index into [`ProgramInput::objects`].
+    pub from: usize,
+    pub symbol: String,
+    pub version: Option<String>,
+    /// (object index, address of the definition); None = unresolved.
+    pub to: Option<(usize, u64)>,
+}
+
+/// A program: objects in load order (executable first, then libraries, the
+/// interpreter included) and the binding of their imports.
+#[derive(Clone, Debug)]
+pub struct ProgramInput<'a> {
+    pub objects: Vec<ObjectRef<'a>>,
+    pub bindings: Vec<ImportBinding>,
+}
+
+/// One step of a witness chain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Frame {
+    pub object: String,
+    /// Symbol name, or `fn_<hex address>` for unnamed functions.
+    pub function: String,
+    /// The call site in this function leading to the next frame, or the
+    /// `syscall` instruction in the last frame.
+    pub address: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WitnessKind {
+    /// A `syscall` instruction with this constant number.
+    Site,
+    /// A constant passed to a syscall wrapper at the last frame's call site.
+    WrapperCall,
+    /// vDSO fallback (clock_gettime, gettimeofday, time, getcpu).
+    Vdso,
+    /// Kernel signal trampoline (rt_sigreturn, restart_syscall) because a signal
+    /// handler can be installed; the chain is rt_sigaction's.
+    KernelTrampoline,
+}
+
+/// Why one syscall is in the result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Witness {
+    pub chain: Vec<Frame>,
+    pub kind: WitnessKind,
+}
+
+/// The syscalls a program can make.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProgramResult {
+    pub syscalls: BTreeMap<u32, Witness>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub unresolved_sites: Vec<Unresolved>,
+    /// True when some reachable syscall number is unknown (or an object could
+    /// not be analysed): the profile must allow everything the default allows.
+    pub wildcard: bool,
+    pub reachable_functions: usize,
+    /// Whether any indirect call site was reachable (address-taken functions
+    /// were then treated as reachable).
+    pub indirect_reachable: bool,
+}
+
+impl ProgramResult {
+    /// Syscall names (x86-64), sorted by number.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.syscalls
+            .keys()
+            .filter_map(|&n| Arch::X86_64.name(n))
+            .collect()
+    }
+}
+
+/// Analyse many objects in parallel (rayon), through the cache when given.
+pub fn analyze_objects(
+    inputs: &[(&[u8], &ElfInfo)],
+    limits: &Limits,
+    cache: Option<&SummaryCache>,
+) -> Vec<ObjectSummary> {
+    inputs
+        .par_iter()
+        .map(|(data, elf)| match cache {
+            Some(c) => c.get_or_compute(data, elf, limits),
+            None => analyze_object(data, elf, limits),
+        })
+        .collect()
+}
+
+/// A simple binder for tests and fallbacks: each import (and each symbol an
+/// object reaches through its GOT) binds to the first object in load order that
+/// exports it, honouring versions when both sides have one.
+pub fn bind_first_definition(objects: &[&ElfInfo]) -> Vec<ImportBinding> {
+    type Def<'e> = (usize, Option<&'e str>, u64);
+    let mut exports: HashMap<&str, Vec<Def>> = HashMap::new();
+    for (i, e) in objects.iter().enumerate() {
+        for s in e.exports() {
+            exports
+                .entry(s.name.as_str())
+                .or_default()
+                .push((i, s.version.as_deref(), s.addr));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, e) in objects.iter().enumerate() {
+        let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for s in e.imports() {
+            names.insert(s.name.clone(), s.version.clone());
+        }
+        for (_, n) in &e.got_imports {
+            if !names.contains_key(n) {
+                let v = e
+                    .dynsyms
+                    .iter()
+                    .find(|s| &s.name == n && !matches!(s.bind, SymBind::Local))
+                    .and_then(|s| s.version.clone());
+                names.insert(n.clone(), v);
+            }
+        }
+        for (name, version) in names {
+            let to = exports.get(name.as_str()).and_then(|c| {
+                c.iter()
+                    .find(|(_, v, _)| match (v, &version) {
+                        (Some(a), Some(b)) => *a == b.as_str(),
+                        _ => true,
+                    })
+                    .map(|&(j, _, a)| (j, a))
+            });
+            out.push(ImportBinding {
+                from: i,
+                symbol: name,
+                version,
+                to,
+            });
+        }
+    }
+    out
+}
+
+struct Graph<'a, 'b> {
+    input: &'b ProgramInput<'a>,
+    ids: HashMap<(usize, u64), usize>,
+    nodes: Vec<(usize, usize)>,
+    parent: Vec<Option<(usize, u64)>>,
+    indirect_target: Vec<bool>,
+    edges: Vec<Vec<(usize, Vec<usize>)>>,
+    queue: VecDeque<usize>,
+    bind: HashMap<(usize, &'b str), Option<(usize, u64)>>,
+    unbound: BTreeSet<(usize, String)>,
+}
+
+impl<'a, 'b> Graph<'a, 'b> {
+    fn summary(&self, obj: usize) -> Option<&'a ObjectSummary> {
+        self.input.objects.get(obj).map(|o| o.summary)
+    }
+
+    fn func(&self, n: usize) -> Option<&'a crate::FunctionSummary> {
+        self.nodes
+            .get(n)
+            .and_then(|&(o, fi)| self.summary(o).and_then(|s| s.functions.get(fi)))
+    }
+
+    /// Node for (object, function address), creating it (and queueing it) when new.
+    fn reach(&mut self, obj: usize, addr: u64, parent: Option<(usize, u64)>) -> Option<usize> {
+        if let Some(&id) = self.ids.get(&(obj, addr)) {
+            return Some(id);
+        }
+        let s = self.summary(obj)?;
+        let fi = s.functions.binary_search_by_key(&addr, |f| f.addr).ok()?;
+        let id = self.nodes.len();
+        self.ids.insert((obj, addr), id);
+        self.nodes.push((obj, fi));
+        self.parent.push(parent);
+        self.indirect_target.push(false);
+        self.edges.push(Vec::new());
+        self.queue.push_back(id);
+        Some(id)
+    }
+
+    /// Addresses a call to `addr` in `obj` may enter: the function, plus the
+    /// implementations an IFUNC resolver there may return.
+    fn with_ifunc(&self, obj: usize, addr: u64) -> Vec<(usize, u64)> {
+        let mut v = vec![(obj, addr)];
+        if let Some(s) = self.summary(obj) {
+            if s.ifunc_resolvers.binary_search(&addr).is_ok() {
+                if let Some(f) = s.function_at(addr) {
+                    v.extend(f.addr_refs.iter().map(|&a| (obj, a)));
+                }
+            }
+        }
+        v
+    }
+
+    fn resolve_import(&mut self, obj: usize, r: &crate::ImportRef) -> Vec<(usize, u64)> {
+        match self.bind.get(&(obj, r.name.as_str())).copied().flatten() {
+            Some((o, a)) => self.with_ifunc(o, a),
+            None => match r.local {
+                Some(a) => self.with_ifunc(obj, a),
+                None => {
+                    self.unbound.insert((obj, r.name.clone()));
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    fn targets(&mut self, obj: usize, t: &Target) -> Vec<(usize, u64)> {
+        match t {
+            Target::Local(a) => vec![(obj, *a)],
+            Target::Ifunc(r) => self.with_ifunc(obj, *r),
+            Target::Import(r) => self.resolve_import(obj, r),
+        }
+    }
+
+    fn fname(&self, node: usize) -> (String, String) {
+        let Some(&(obj, fi)) = self.nodes.get(node) else {
+            return (String::new(), String::new());
+        };
+        let path = self
+            .input
+            .objects
+            .get(obj)
+            .map(|o| o.path.to_string())
+            .unwrap_or_default();
+        let f = self.summary(obj).and_then(|s| s.functions.get(fi));
+        let name = match f {
+            Some(f) => f.name.clone().unwrap_or_else(|| format!("fn_{:x}", f.addr)),
+            None => String::new(),
+        };
+        (path, name)
+    }
+
+    fn chain(&self, node: usize, site: u64) -> Vec<crate::Frame> {
+        let mut frames = Vec::new();
+        let mut cur = node;
+        let mut at = site;
+        let mut guard = 0usize;
+        loop {
+            let (object, function) = self.fname(cur);
+            frames.push(crate::Frame {
+                object,
+                function,
+                address: at,
+            });
+            guard += 1;
+            match self.parent.get(cur).copied().flatten() {
+                Some((p, s)) if guard <= self.nodes.len() => {
+                    cur = p;
+                    at = s;
+                }
+                _ => break,
+            }
+        }
+        frames.reverse();
+        frames
+    }
+}
+
+/// Whole-program syscall set with witnesses and diagnostics.
+pub fn analyze_program(input: &ProgramInput) -> ProgramResult {
+    analyze_program_dynamic(input, &[])
+}
+
+/// Like [`analyze_program`], with the objects at these indices treated as
+/// loaded at run time (dlopen, NSS, gconv, extensions): every exported function
+/// of theirs is a root, since the host calls them through `dlsym` pointers.
+pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) -> ProgramResult {
+    let mut result = ProgramResult::default();
+    let mut bind = HashMap::new();
+    for b in &input.bindings {
+        bind.entry((b.from, b.symbol.as_str())).or_insert(b.to);
+    }
+    let mut g = Graph {
+        input,
+        ids: HashMap::new(),
+        nodes: Vec::new(),
+        parent: Vec::new(),
+        indirect_target: Vec::new(),
+        edges: Vec::new(),
+        queue: VecDeque::new(),
+        bind,
+        unbound: BTreeSet::new(),
+    };
+    for (i, o) in input.objects.iter().enumerate() {
+        if !o.summary.supported || o.summary.stats.truncated {
+            result.wildcard = true;
+            result.diagnostics.push(Diagnostic {
+                kind: if o.summary.supported {
+                    DiagKind::Truncated
+                } else {
+                    DiagKind::Unsupported
+                },
+                object: Some(o.path.to_string()),
+                site: None,
+                message: format!("object {} was not fully analysed", o.path),
+            });
+        }
+        for d in &o.summary.diagnostics {
+            if matches!(d.kind, DiagKind::Int80 | DiagKind::Sysenter) {
+                let mut d = d.clone();
+                d.object = Some(o.path.to_string());
+                result.diagnostics.push(d);
+            }
+        }
+        if i == 0 || o.interp {
+            if let Some(e) = o.summary.entry {
+                g.reach(i, e, None);
+            }
+        }
+        for r in &o.summary.roots {
+            g.reach(i, r.addr, None);
+        }
+        for f in &o.summary.functions {
+            if f.name
+                .as_deref()
+                .is_some_and(|n| LOADER_CALLED.contains(&n))
+            {
+                g.reach(i, f.addr, None);
+            }
+        }
+        if dynamic_roots.contains(&i) {
+            for &a in &o.summary.exports {
+                for (o2, t) in g.with_ifunc(i, a) {
+                    g.reach(o2, t, None);
+                }
+            }
+        }
+    }
+    // Address-taken pool: (object, address, referencing node and site).
+    type Taken = (usize, u64, Option<(usize, u64)>);
+    let mut pool: Vec<Taken> = Vec::new();
+    for (i, o) in input.objects.iter().enumerate() {
+        pool.extend(o.summary.data_address_taken.iter().map(|&a| (i, a, None)));
+        for r in &o.summary.data_import_refs {
+            let ts = g.resolve_import(i, r);
+            pool.extend(ts.into_iter().map(|(o, a)| (o, a, None)));
+        }
+    }
+    let mut cursor = 0usize;
+    let mut indirect = false;
+    loop {
+        while let Some(n) = g.queue.pop_front() {
+            let Some(&(obj, fi)) = g.nodes.get(n) else {
+                continue;
+            };
+            let Some(f) = g.summary(obj).and_then(|s| s.functions.get(fi)) else {
+                continue;
+            };
+            for (ci, c) in f.calls.iter().enumerate() {
+                let ts = g.targets(obj, &c.target);
+                let mut ids = Vec::new();
+                for (o, a) in ts {
+                    if let Some(id) = g.reach(o, a, Some((n, c.site))) {
+                        ids.push(id);
+                    }
+                }
+                if let Some(e) = g.edges.get_mut(n) {
+                    e.push((ci, ids));
+                }
+            }
+            if !f.indirect_sites.is_empty() {
+                indirect = true;
+            }
+            for &a in &f.addr_refs {
+                for (o, t) in g.with_ifunc(obj, a) {
+                    pool.push((o, t, Some((n, f.addr))));
+                }
+            }
+            for r in &f.import_refs {
+                for (o, t) in g.resolve_import(obj, r) {
+                    pool.push((o, t, Some((n, f.addr))));
+                }
+            }
+        }
+        if indirect && cursor < pool.len() {
+            while let Some(&(o, a, p)) = pool.get(cursor) {
+                cursor += 1;
+                if let Some(id) = g.reach(o, a, p) {
+                    if let Some(t) = g.indirect_target.get_mut(id) {
+                        *t = true;
+                    }
+                }
+            }
+            continue;
+        }
+        break;
+    }
+    result.indirect_reachable = indirect;
+    result.reachable_functions = g.nodes.len();
+
+    // Wrapper masks: which entry arguments flow into a syscall number.
+    let mut w: Vec<u8> = (0..g.nodes.len())
+        .map(|n| {
+            g.func(n)
+                .map_or(0, |f| f.syscalls.iter().fold(0, |m, s| m | s.nr.args))
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for n in 0..g.nodes.len() {
+            let Some(f) = g.func(n) else { continue };
+            let mut m = w.get(n).copied().unwrap_or(0);
+            for (ci, ts) in g.edges.get(n).map(|v| v.as_slice()).unwrap_or(&[]) {
+                let Some(c) = f.calls.get(*ci) else { continue };
+                for &t in ts {
+                    let tm = w.get(t).copied().unwrap_or(0);
+                    for j in 0..8usize {
+                        if tm & (1 << j) != 0 {
+                            m |= c.args.get(j).map_or(0, |v| v.args);
+                        }
+                    }
+                }
+            }
+            if let Some(slot) = w.get_mut(n) {
+                if *slot != m {
+                    *slot = m;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    let add = |result: &mut ProgramResult, nr: u32, wit: crate::Witness| {
+        result.syscalls.entry(nr).or_insert(wit);
+    };
+    let mut unresolved: Vec<Unresolved> = Vec::new();
+    for n in 0..g.nodes.len() {
+        let Some(f) = g.func(n) else { continue };
+        for s in &f.syscalls {
+            for &c in &s.nr.consts {
+                add(
+                    &mut result,
+                    c,
+                    crate::Witness {
+                        chain: g.chain(n, s.site),
+                        kind: WitnessKind::Site,
+                    },
+                );
+            }
+            if s.nr.unknown {
+                let (object, function) = g.fname(n);
+                unresolved.push(Unresolved {
+                    object,
+                    function,
+                    site: s.site,
+                    reason: "syscall number is not a constant".to_string(),
+                });
+            }
+        }
+        for (ci, ts) in g.edges.get(n).map(|v| v.as_slice()).unwrap_or(&[]) {
+            let Some(c) = f.calls.get(*ci) else { continue };
+            for &t in ts {
+                let tm = w.get(t).copied().unwrap_or(0);
+                for j in 0..8usize {
+                    if tm & (1 << j) == 0 {
+                        continue;
+                    }
+                    let v = c.args.get(j).cloned().unwrap_or_else(Val::unknown);
+                    for &k in &v.consts {
+                        let mut chain = g.chain(n, c.site);
+                        let (object, function) = g.fname(t);
+                        chain.push(crate::Frame {
+                            object,
+                            function,
+                            address: g.func(t).map_or(0, |f| f.addr),
+                        });
+                        add(
+                            &mut result,
+                            k,
+                            crate::Witness {
+                                chain,
+                                kind: WitnessKind::WrapperCall,
+                            },
+                        );
+                    }
+                    if v.unknown {
+                        let (object, function) = g.fname(n);
+                        let (_, callee) = g.fname(t);
+                        unresolved.push(Unresolved {
+                            object,
+                            function,
+                            site: c.site,
+                            reason: format!(
+                                "argument {j} passed to syscall wrapper {callee} is not a constant"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        let m = w.get(n).copied().unwrap_or(0);
+        let is_root = g.parent.get(n).copied().flatten().is_none();
+        if m != 0 && (is_root || g.indirect_target.get(n).copied().unwrap_or(false)) {
+            let (object, function) = g.fname(n);
+            unresolved.push(Unresolved {
+                object,
+                function,
+                site: g.func(n).map_or(0, |f| f.addr),
+                reason: "syscall wrapper is reachable through an indirect call or as a root"
+                    .to_string(),
+            });
+        }
+    }
+    for nr in VDSO_FALLBACKS {
+        add(
+            &mut result,
+            nr,
+            crate::Witness {
+                chain: Vec::new(),
+                kind: WitnessKind::Vdso,
+            },
+        );
+    }
+    if let Some(wit) = result.syscalls.get(&RT_SIGACTION).cloned() {
+        for nr in SIGNAL_TRAMPOLINE {
+            add(
+                &mut result,
+                nr,
+                crate::Witness {
+                    chain: wit.chain.clone(),
+                    kind: WitnessKind::KernelTrampoline,
+                },
+            );
+        }
+    }
+    for (obj, name) in &g.unbound {
+        result.diagnostics.push(Diagnostic {
+            kind: DiagKind::UnboundImport,
+            object: input.objects.get(*obj).map(|o| o.path.to_string()),
+            site: None,
+            message: format!("call to unbound import {name}"),
+        });
+    }
+    unresolved.sort();
+    unresolved.dedup();
+    for u in &unresolved {
+        result.diagnostics.push(Diagnostic {
+            kind: DiagKind::UnresolvedSyscall,
+            object: Some(u.object.clone()),
+            site: Some(u.site),
+            message: format!("in {}: {}", u.function, u.reason),
+        });
+    }
+    if !unresolved.is_empty() {
+        result.wildcard = true;
+    }
+    result.unresolved_sites = unresolved;
+    result
+}

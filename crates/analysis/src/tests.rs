@@ -1,0 +1,733 @@
+//! Tests over real binaries of the build machine (Debian 12).
+
+use crate::*;
+use confine_elf::ElfInfo;
+
+pub(crate) fn load(path: &str) -> Option<(Vec<u8>, ElfInfo)> {
+    let data = std::fs::read(path).ok()?;
+    let elf = confine_elf::parse(&data).ok()?;
+    Some((data, elf))
+}
+
+const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+
+fn sym_addr(elf: &ElfInfo, name: &str) -> u64 {
+    elf.dynsyms
+        .iter()
+        .chain(elf.symtab.iter())
+        .find(|s| s.defined && s.name == name)
+        .map(|s| s.addr)
+        .unwrap_or_else(|| panic!("no symbol {name}"))
+}
+
+#[test]
+fn libc_golden_facts() {
+    let Some((data, elf)) = load(LIBC) else {
+        println!("skip: {LIBC} not readable");
+        return;
+    };
+    let t = std::time::Instant::now();
+    let s = analyze_object(&data, &elf, &Limits::default());
+    println!("libc analysed in {:?}: {:?}", t.elapsed(), s.stats);
+    let nums = s.resolved_numbers();
+    println!("distinct resolved numbers: {}", nums.len());
+    assert!(s.stats.syscall_sites > 450, "{}", s.stats.syscall_sites);
+    assert!(nums.len() > 250, "{}", nums.len());
+    let unresolved: Vec<_> = s
+        .functions
+        .iter()
+        .flat_map(|f| f.syscalls.iter().map(move |x| (f.addr, f.name.clone(), x)))
+        .filter(|(_, _, x)| x.nr.unknown)
+        .collect();
+    println!("unresolved sites: {}", unresolved.len());
+    for u in unresolved.iter().take(20) {
+        println!("  {:#x} {:?} {:#x}", u.0, u.1, u.2.site);
+    }
+    // syscall(): a wrapper whose number is argument 0.
+    let w = s.wrappers();
+    let sc = sym_addr(&elf, "syscall");
+    assert_eq!(w.get(&sc).copied(), Some(1), "syscall() wrapper mask");
+    // _exit reaches exit_group (231) although eax is set in an earlier block.
+    let ex = s
+        .function_at(sym_addr(&elf, "_exit"))
+        .expect("_exit analysed");
+    let exn: Vec<u32> = ex
+        .syscalls
+        .iter()
+        .flat_map(|x| x.nr.consts.clone())
+        .collect();
+    assert!(exn.contains(&231), "{exn:?}");
+    // __clone3's child code past the FDE end reaches exit (60).
+    // (libc.so.6 is stripped: __clone3 is the function making syscall 435)
+    let c3 = s
+        .functions
+        .iter()
+        .find(|f| f.syscalls.iter().any(|x| x.nr.consts == [435]))
+        .expect("__clone3 found");
+    let c3n = local_closure_numbers(&s, c3.addr);
+    assert!(c3n.contains(&435) && c3n.contains(&60), "{c3n:?}");
+    println!("diagnostics: {}", s.diagnostics.len());
+    for d in s.diagnostics.iter().take(40) {
+        println!("  {d:?}");
+    }
+}
+
+/// Syscall constants reachable from `f` over local direct edges of one object.
+fn local_closure_numbers(s: &ObjectSummary, f: u64) -> std::collections::BTreeSet<u32> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = std::collections::BTreeSet::new();
+    let mut work = vec![f];
+    while let Some(a) = work.pop() {
+        if !seen.insert(a) {
+            continue;
+        }
+        let Some(func) = s.function_at(a) else {
+            continue;
+        };
+        for x in &func.syscalls {
+            out.extend(x.nr.consts.iter().copied());
+        }
+        for c in &func.calls {
+            if let Target::Local(t) = c.target {
+                work.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// A host program with its loader closure (DT_NEEDED resolved in the Debian
+/// multiarch directories, breadth-first, the interpreter included).
+pub(crate) struct HostProgram {
+    pub paths: Vec<String>,
+    pub datas: Vec<Vec<u8>>,
+    pub elfs: Vec<ElfInfo>,
+    pub interp: Option<usize>,
+}
+
+const LIB_DIRS: [&str; 4] = [
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/usr/lib",
+];
+
+pub(crate) fn host_closure(exe: &str) -> Option<HostProgram> {
+    let mut p = HostProgram {
+        paths: Vec::new(),
+        datas: Vec::new(),
+        elfs: Vec::new(),
+        interp: None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = std::collections::VecDeque::new();
+    queue.push_back(exe.to_string());
+    let mut interp_path = None;
+    while let Some(path) = queue.pop_front() {
+        let canon = std::fs::canonicalize(&path).ok()?;
+        if !seen.insert(canon.clone()) {
+            continue;
+        }
+        let (data, elf) = load(canon.to_str()?)?;
+        if p.paths.is_empty() {
+            interp_path = elf.interp.clone();
+        }
+        for n in &elf.needed {
+            if let Some(f) = LIB_DIRS
+                .iter()
+                .map(|d| format!("{d}/{n}"))
+                .find(|f| std::path::Path::new(f).exists())
+            {
+                queue.push_back(f);
+            }
+        }
+        p.paths.push(canon.to_string_lossy().into_owned());
+        p.datas.push(data);
+        p.elfs.push(elf);
+    }
+    if let Some(ip) = interp_path {
+        let canon = std::fs::canonicalize(&ip).ok()?;
+        match seen.contains(&canon) {
+            true => {
+                let s = canon.to_string_lossy().into_owned();
+                p.interp = p.paths.iter().position(|x| *x == s);
+            }
+            false => {
+                let (data, elf) = load(canon.to_str()?)?;
+                p.paths.push(canon.to_string_lossy().into_owned());
+                p.datas.push(data);
+                p.elfs.push(elf);
+                p.interp = Some(p.paths.len() - 1);
+            }
+        }
+    }
+    Some(p)
+}
+
+/// Analyse a host program; `memo` shares object summaries between programs.
+pub(crate) fn analyze_host(
+    exe: &str,
+    memo: &mut std::collections::HashMap<String, ObjectSummary>,
+) -> Option<ProgramResult> {
+    let hp = host_closure(exe)?;
+    let todo: Vec<usize> = (0..hp.paths.len())
+        .filter(|&i| !hp.paths.get(i).is_some_and(|p| memo.contains_key(p)))
+        .collect();
+    let inputs: Vec<(&[u8], &ElfInfo)> = todo
+        .iter()
+        .map(|&i| (hp.datas[i].as_slice(), &hp.elfs[i]))
+        .collect();
+    let fresh = analyze_objects(&inputs, &Limits::default(), None);
+    for (i, s) in todo.iter().zip(fresh) {
+        memo.insert(hp.paths[*i].clone(), s);
+    }
+    let objects: Vec<ObjectRef> = hp
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ObjectRef {
+            path: p,
+            summary: &memo[p],
+            interp: Some(i) == hp.interp,
+        })
+        .collect();
+    let elfs: Vec<&ElfInfo> = hp.elfs.iter().collect();
+    let input = ProgramInput {
+        objects,
+        bindings: bind_first_definition(&elfs),
+    };
+    Some(analyze_program(&input))
+}
+
+fn summarize(name: &str, r: &ProgramResult) {
+    println!(
+        "{name}: {} syscalls, wildcard={}, {} unresolved, {} reachable functions, indirect={}",
+        r.syscalls.len(),
+        r.wildcard,
+        r.unresolved_sites.len(),
+        r.reachable_functions,
+        r.indirect_reachable
+    );
+    for u in r.unresolved_sites.iter().take(8) {
+        println!(
+            "   unresolved {} {} {:#x}: {}",
+            u.object, u.function, u.site, u.reason
+        );
+    }
+}
+
+#[test]
+fn servers_precision() {
+    let mut memo = std::collections::HashMap::new();
+    for (exe, sysfilter) in [("/usr/sbin/nginx", 115), ("/usr/bin/redis-server", 104)] {
+        let Some(r) = analyze_host(exe, &mut memo) else {
+            println!("skip: {exe} not present");
+            continue;
+        };
+        summarize(exe, &r);
+        println!("   (sysfilter: {sysfilter}) {:?}", r.names());
+        // Things every such server must be able to do.
+        for must in [
+            "read",
+            "write",
+            "openat",
+            "mmap",
+            "exit_group",
+            "arch_prctl",
+            "clone3",
+            "rt_sigreturn",
+            "socket",
+            "accept4",
+        ] {
+            assert!(r.names().contains(&must), "{exe} misses {must}");
+        }
+        if exe.ends_with("nginx") {
+            // nginx reaches syscall() only with constants and glibc's setxid model.
+            assert!(!r.wildcard, "{exe} is a wildcard: {:?}", r.unresolved_sites);
+            assert!(r.syscalls.len() < 135, "{}", r.syscalls.len());
+        }
+        // ld.so's own start-up syscalls come from the interpreter's entry root.
+        let w = &r.syscalls[&218];
+        println!("   set_tid_address witness: {w:?}");
+        assert!(
+            w.chain
+                .first()
+                .is_some_and(|f| f.object.contains("ld-linux")),
+            "{w:?}"
+        );
+    }
+}
+
+fn strace_available() -> Result<(), String> {
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "/bin/true"])
+        .output()
+        .map_err(|e| format!("strace not runnable: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "strace cannot trace here (ptrace not permitted?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Syscall names in an strace -f log, and the programs successfully exec'd.
+fn parse_strace(log: &str) -> (std::collections::BTreeSet<String>, Vec<String>) {
+    let mut names = std::collections::BTreeSet::new();
+    let mut execs = Vec::new();
+    let mut first_exec = true;
+    let mut pending: std::collections::HashMap<String, String> = Default::default();
+    for line in log.lines() {
+        let pid: String = line.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let rest = line
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
+        if rest.starts_with("<... execve resumed>") {
+            if let Some(p) = pending.remove(&pid) {
+                if line.trim_end().ends_with("= 0") {
+                    execs.push(p);
+                }
+            }
+            continue;
+        }
+        if rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() || !rest[name.len()..].starts_with('(') {
+            continue;
+        }
+        if name == "execve" {
+            let path = rest.split('"').nth(1).unwrap_or_default().to_string();
+            if line.trim_end().ends_with("= 0") {
+                execs.push(path);
+            } else if line.trim_end().ends_with("<unfinished ...>") {
+                pending.insert(pid, path);
+            }
+            if first_exec {
+                // The launcher's exec (strace's child), not the program's.
+                first_exec = false;
+                continue;
+            }
+        }
+        names.insert(name);
+    }
+    (names, execs)
+}
+
+#[test]
+fn soundness_against_strace() {
+    if let Err(why) = strace_available() {
+        println!("skip: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src/sub")).unwrap();
+    std::fs::write(d.join("src/a.txt"), "hello confine\n".repeat(100)).unwrap();
+    std::fs::write(d.join("src/sub/b.txt"), "more\n").unwrap();
+    let file = d.join("src/a.txt").to_string_lossy().into_owned();
+    let tgz = d.join("x.tgz").to_string_lossy().into_owned();
+    let src = d.join("src").to_string_lossy().into_owned();
+    let out = d.join("out").to_string_lossy().into_owned();
+    std::fs::create_dir_all(&out).unwrap();
+    let gz = d.join("g.txt").to_string_lossy().into_owned();
+    std::fs::copy(&file, &gz).unwrap();
+    let url = format!("file://{file}");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("ls", vec!["/bin/ls", "-la", "/"]),
+        ("cat", vec!["/bin/cat", &file]),
+        ("tar-c", vec!["/bin/tar", "czf", &tgz, "-C", &src, "."]),
+        ("tar-x", vec!["/bin/tar", "xzf", &tgz, "-C", &out]),
+        ("gzip", vec!["/bin/gzip", "-f", &gz]),
+        ("sha256sum", vec!["/usr/bin/sha256sum", &file]),
+        ("sqlite3", vec!["/usr/bin/sqlite3", ":memory:", "select 1"]),
+        (
+            "python3",
+            vec!["/usr/bin/python3", "-c", "import json;print(1)"],
+        ),
+        ("curl", vec!["/usr/bin/curl", "-s", "-o", "/dev/null", &url]),
+        ("openssl", vec!["/usr/bin/openssl", "sha256", &file]),
+        (
+            "python3-threads",
+            vec![
+                "/usr/bin/python3",
+                "-c",
+                "import threading,ssl,sqlite3,socket;t=threading.Thread(target=print);t.start();t.join();socket.socketpair()",
+            ],
+        ),
+        ("nginx-t", vec!["/usr/sbin/nginx", "-t", "-q"]),
+        ("redis-version", vec!["/usr/bin/redis-server", "--version"]),
+        ("busybox-ls", vec!["/bin/busybox", "ls", "-la", "/"]),
+        (
+            "busybox-sh",
+            vec!["/bin/busybox", "sh", "-c", "echo hi; cat /etc/hostname"],
+        ),
+        ("busybox-wget", vec!["/bin/busybox", "sha256sum", &file]),
+    ];
+    let mut memo = std::collections::HashMap::new();
+    let mut failures = Vec::new();
+    for (label, argv) in cases {
+        let Some(exe) = argv.first() else { continue };
+        if !std::path::Path::new(exe).exists() {
+            println!("skip {label}: {exe} not installed");
+            continue;
+        }
+        let log = d.join(format!("{label}.strace"));
+        let st = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=all", "-o"])
+            .arg(&log)
+            .args(&argv)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let (traced, execs) = parse_strace(&text);
+        let mut allowed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let mut wildcard = false;
+        for e in &execs {
+            // A re-exec of /proc/self/exe runs the program already listed.
+            if e == "/proc/self/exe" {
+                continue;
+            }
+            let Some(r) = analyze_host(e, &mut memo) else {
+                failures.push(format!("{label}: cannot analyse {e}"));
+                continue;
+            };
+            wildcard |= r.wildcard;
+            allowed.extend(r.names());
+        }
+        let missing: Vec<&String> = traced
+            .iter()
+            .filter(|n| !allowed.contains(n.as_str()))
+            .collect();
+        println!(
+            "{label}: exit {:?}, execs {:?}, traced {} distinct, analysis {} (wildcard {wildcard}), missing {:?}",
+            st.code(),
+            execs,
+            traced.len(),
+            allowed.len(),
+            missing
+        );
+        if !missing.is_empty() {
+            failures.push(format!("{label}: missing {missing:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A synthetic x86-64 object: `code` mapped at 0x1000, functions named at offsets.
+fn synth(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> (Vec<u8>, ElfInfo) {
+    use confine_elf::{ElfKind, Machine, Section, Segment, SymBind, SymKind, Symbol};
+    let len = code.len() as u64;
+    let elf = ElfInfo {
+        machine: Machine::X86_64,
+        class64: true,
+        little_endian: true,
+        kind: ElfKind::Dyn,
+        entry,
+        file_size: len,
+        segments: vec![Segment {
+            vaddr: 0x1000,
+            memsz: len,
+            offset: 0,
+            filesz: len,
+            flags: 5,
+            read: true,
+            write: false,
+            exec: true,
+        }],
+        sections: vec![Section {
+            name: ".text".into(),
+            kind: 1,
+            addr: 0x1000,
+            size: len,
+            offset: 0,
+            entsize: 0,
+            link: 0,
+            info: 0,
+            flags: 6,
+            alloc: true,
+            write: false,
+            exec: true,
+        }],
+        dynsyms: funcs
+            .iter()
+            .map(|&(a, n)| Symbol {
+                name: n.into(),
+                version: None,
+                version_hidden: false,
+                version_index: 1,
+                addr: a,
+                size: 0,
+                kind: SymKind::Func,
+                bind: SymBind::Global,
+                defined: true,
+            })
+            .collect(),
+        ..ElfInfo::default()
+    };
+    (code.to_vec(), elf)
+}
+
+const SYNTH: &[u8] = &[
+    // 0x1000 f: eax from r8d set in an earlier block (the `_exit` trap)
+    0x89, 0xfa, 0x41, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0xeb, 0x00, 0x44, 0x89, 0xc0, 0x0f, 0x05,
+    0xc3, //
+    // 0x1010 g: wrapper, number = arg 0
+    0x48, 0x89, 0xf8, 0x0f, 0x05, 0xc3, //
+    // 0x1016 h: g(39)
+    0xbf, 0x27, 0x00, 0x00, 0x00, 0xe8, 0xf0, 0xff, 0xff, 0xff, 0xc3, //
+    // 0x1021 u: number loaded from memory
+    0x8b, 0x47, 0x08, 0x0f, 0x05, 0xc3, //
+    // 0x1027 i80: int 0x80
+    0xcd, 0x80, 0xc3,
+];
+const SYNTH_FUNCS: [(u64, &str); 5] = [
+    (0x1000, "f"),
+    (0x1010, "g"),
+    (0x1016, "h"),
+    (0x1021, "u"),
+    (0x1027, "i80"),
+];
+
+#[test]
+fn synthetic_propagation_wrappers_and_diagnostics() {
+    let (data, elf) = synth(SYNTH, &SYNTH_FUNCS, 0x1016);
+    let s = analyze_object(&data, &elf, &Limits::default());
+    let f = s.function_at(0x1000).unwrap();
+    assert_eq!(f.syscalls[0].nr.consts, vec![231]);
+    assert_eq!(s.wrappers().get(&0x1010), Some(&1));
+    assert!(s.resolved_numbers().contains(&39));
+    let u = s.function_at(0x1021).unwrap();
+    assert!(u.syscalls[0].nr.unknown);
+    assert!(s
+        .diagnostics
+        .iter()
+        .any(|d| d.kind == DiagKind::Int80 && d.site == Some(0x1027)));
+
+    // Whole program from h: getpid through the wrapper, nothing unresolved.
+    let run = |entry: u64| {
+        let (data, elf) = synth(SYNTH, &SYNTH_FUNCS, entry);
+        let s = analyze_object(&data, &elf, &Limits::default());
+        analyze_program(&ProgramInput {
+            objects: vec![ObjectRef {
+                path: "/synthetic",
+                summary: &s,
+                interp: false,
+            }],
+            bindings: Vec::new(),
+        })
+    };
+    let r = run(0x1016);
+    assert!(!r.wildcard);
+    assert_eq!(
+        r.syscalls.keys().copied().collect::<Vec<_>>(),
+        vec![39, 96, 201, 228, 309]
+    );
+    let w = &r.syscalls[&39];
+    assert_eq!(w.kind, WitnessKind::WrapperCall);
+    assert_eq!(w.chain.first().map(|f| f.function.as_str()), Some("h"));
+    assert_eq!(w.chain.last().map(|f| f.function.as_str()), Some("g"));
+    // From u: an unresolved number makes the program a wildcard, loudly.
+    let r = run(0x1021);
+    assert!(r.wildcard);
+    assert_eq!(r.unresolved_sites.len(), 1);
+    assert_eq!(r.unresolved_sites[0].site, 0x1024);
+    // From g directly (a root): the wrapper's argument is unknown.
+    let r = run(0x1010);
+    assert!(r.wildcard);
+    // Loaded at run time: every export is a root (u's unknown number included).
+    let (data, elf) = synth(SYNTH, &SYNTH_FUNCS, 0x1016);
+    let s = analyze_object(&data, &elf, &Limits::default());
+    assert_eq!(s.exports, vec![0x1000, 0x1010, 0x1016, 0x1021, 0x1027]);
+    let input = ProgramInput {
+        objects: vec![ObjectRef {
+            path: "/synthetic",
+            summary: &s,
+            interp: false,
+        }],
+        bindings: Vec::new(),
+    };
+    let r = analyze_program_dynamic(&input, &[0]);
+    assert!(r.wildcard && r.syscalls.contains_key(&231));
+    assert!(!analyze_program(&input).syscalls.contains_key(&231));
+}
+
+#[test]
+fn hostile_bytes_do_not_panic() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut code = vec![0u8; 1 << 16];
+    for b in code.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let funcs: Vec<(u64, String)> = (0..200u64)
+        .map(|i| (0x1000 + i * 327, format!("f{i}")))
+        .collect();
+    let refs: Vec<(u64, &str)> = funcs.iter().map(|(a, n)| (*a, n.as_str())).collect();
+    let (data, elf) = synth(&code, &refs, 0x1000);
+    let limits = Limits {
+        max_instructions: 20_000,
+        ..Limits::default()
+    };
+    let s = analyze_object(&data, &elf, &limits);
+    assert!(s.stats.instructions <= 20_000);
+    println!("random bytes: {:?}", s.stats);
+    if s.stats.instructions == 20_000 {
+        assert!(s.stats.truncated);
+    }
+    // Truncated ELF facts: segments pointing past the data.
+    let s2 = analyze_object(&data[..100], &elf, &Limits::default());
+    assert!(s2.functions.is_empty());
+    let r = analyze_program(&ProgramInput {
+        objects: vec![ObjectRef {
+            path: "/random",
+            summary: &s,
+            interp: false,
+        }],
+        bindings: Vec::new(),
+    });
+    println!(
+        "random bytes: {} syscalls, wildcard {}",
+        r.syscalls.len(),
+        r.wildcard
+    );
+    assert_eq!(
+        r.wildcard,
+        s.stats.truncated || !r.unresolved_sites.is_empty()
+    );
+}
+
+#[test]
+fn cache_roundtrip_and_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = SummaryCache::new(dir.path().join("c")).unwrap();
+    let (data, elf) = synth(SYNTH, &SYNTH_FUNCS, 0x1016);
+    let s = cache.get_or_compute(&data, &elf, &Limits::default());
+    let d = digest(&data);
+    let entries: Vec<_> = std::fs::read_dir(cache.dir()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "one entry, no temp files left");
+    assert_eq!(cache.get(&d), Some(s.clone()));
+    let path = entries[0].as_ref().unwrap().path();
+    assert!(path.to_string_lossy().contains(ANALYSIS_VERSION));
+    std::fs::write(&path, b"{not json").unwrap();
+    assert_eq!(cache.get(&d), None);
+    let again = cache.get_or_compute(&data, &elf, &Limits::default());
+    assert_eq!(again, s);
+    assert_eq!(cache.get(&d), Some(s));
+    // Concurrent writers of the same key leave one valid entry.
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| {
+                let s = analyze_object(&data, &elf, &Limits::default());
+                cache.put(&d, &s).unwrap();
+            });
+        }
+    });
+    assert!(cache.get(&d).is_some());
+    assert_eq!(std::fs::read_dir(cache.dir()).unwrap().count(), 1);
+}
+
+/// A stripped static non-PIE binary: busybox's own functions have no symbols
+/// and no FDEs; they are found through code immediates and data words.
+#[test]
+fn static_busybox() {
+    let mut memo = std::collections::HashMap::new();
+    let Some(r) = analyze_host("/bin/busybox", &mut memo) else {
+        println!("skip: /bin/busybox not present");
+        return;
+    };
+    summarize("busybox", &r);
+    assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+    for must in [
+        "getuid",
+        "prctl",
+        "execve",
+        "vfork",
+        "getppid",
+        "exit_group",
+    ] {
+        assert!(r.names().contains(&must), "busybox misses {must}");
+    }
+}
+
+/// A Go binary (runc): function names come from .gopclntab; the syscall
+/// numbers Go passes on the stack stay unresolved, so the result is an honest
+/// wildcard with every unresolved site listed.
+#[test]
+fn go_binary_is_an_honest_wildcard() {
+    let mut memo = std::collections::HashMap::new();
+    let Some(r) = analyze_host("/usr/sbin/runc", &mut memo) else {
+        println!("skip: /usr/sbin/runc not present");
+        return;
+    };
+    summarize("runc", &r);
+    assert!(r.wildcard);
+    assert!(r
+        .unresolved_sites
+        .iter()
+        .any(|u| u.function.starts_with("golang.org/") || u.function.starts_with("runtime.")));
+    assert!(r.names().contains(&"clone") && r.names().contains(&"execve"));
+}
+
+#[test]
+fn synthetic_jump_table() {
+    #[rustfmt::skip]
+    let code: &[u8] = &[
+        0x83, 0xff, 0x02,                   // 0x1000 cmp edi, 2
+        0x77, 0x28,                         // 0x1003 ja 0x102d
+        0x48, 0x8d, 0x15, 0x24, 0, 0, 0,    // 0x1005 lea rdx, [rip+0x24] (0x1030)
+        0x48, 0x63, 0x04, 0xba,             // 0x100c movsxd rax, [rdx+rdi*4]
+        0x48, 0x01, 0xd0,                   // 0x1010 add rax, rdx
+        0xff, 0xe0,                         // 0x1013 jmp rax
+        0xb8, 0x27, 0, 0, 0, 0x0f, 0x05, 0xc3, // 0x1015 getpid
+        0xb8, 0x66, 0, 0, 0, 0x0f, 0x05, 0xc3, // 0x101d getuid
+        0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05, 0xc3, // 0x1025 getppid
+        0xc3, 0xcc, 0xcc,                   // 0x102d default
+        0xe5, 0xff, 0xff, 0xff,             // 0x1030 table: -0x1b
+        0xed, 0xff, 0xff, 0xff,             //              -0x13
+        0xf5, 0xff, 0xff, 0xff,             //              -0x0b
+    ];
+    let (data, elf) = synth(code, &[(0x1000, "f")], 0x1000);
+    let s = analyze_object(&data, &elf, &Limits::default());
+    assert_eq!(s.stats.jump_tables, 1);
+    let f = s.function_at(0x1000).unwrap();
+    assert!(f.indirect_sites.is_empty());
+    let nrs: Vec<u32> = f
+        .syscalls
+        .iter()
+        .flat_map(|x| x.nr.consts.clone())
+        .collect();
+    assert_eq!(nrs, vec![39, 102, 110]);
+}
+
+/// C++ landing pads come from the LSDAs and lie inside their FDE's range.
+#[test]
+fn landing_pads_of_libstdcxx() {
+    let path = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
+    let Some((data, elf)) = load(path) else {
+        println!("skip: {path} not present");
+        return;
+    };
+    let pads = crate::lsda::landing_pads(&data, &elf);
+    let total: usize = pads.values().map(|v| v.len()).sum();
+    println!("{} functions with landing pads, {total} pads", pads.len());
+    assert!(total > 1000, "{total}");
+    let ranges: std::collections::HashMap<u64, u64> = elf.fdes.iter().copied().collect();
+    for (f, v) in &pads {
+        let end = ranges[f];
+        assert!(v.iter().all(|&lp| lp >= *f && lp < end), "{f:#x}: {v:x?}");
+    }
+    let t = std::time::Instant::now();
+    let s = analyze_object(&data, &elf, &Limits::default());
+    println!("libstdc++: {:?} in {:?}", s.stats, t.elapsed());
+}
