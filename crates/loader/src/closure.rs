@@ -137,6 +137,8 @@ pub(crate) struct Builder<'a> {
     gconv_cache: Option<Vec<String>>,
     /// Export index of each object (parallel to `objects`).
     exports: Vec<crate::bind::ExportIndex>,
+    /// Shell scripts already scanned for the commands they run (canonical paths).
+    scanned_scripts: HashSet<String>,
 }
 
 /// Drop objects no program uses (wrong-class search hits, rejected candidates) and renumber.
@@ -215,6 +217,7 @@ impl<'a> Builder<'a> {
             strings_cache: HashMap::new(),
             gconv_cache: None,
             exports: Vec::new(),
+            scanned_scripts: HashSet::new(),
         }
     }
 
@@ -371,10 +374,96 @@ impl<'a> Builder<'a> {
             depth + 1,
             true,
         );
+        let mut shell = crate::script::is_shell(&sb.interp);
         if basename(&sb.interp) == "env" {
             if let Some(target) = sb.arg.as_deref().and_then(env_target) {
+                shell = crate::script::is_shell(&target);
                 self.command(&target, path_env, interp_why, depth + 1, true);
             }
+        }
+        if shell {
+            self.shell_script(&script, &data, path_env, depth);
+        }
+    }
+
+    /// Every command a shell script can run (any branch), found in its text: each one
+    /// the image has becomes a program with [`Reason::ScriptCommand`]; sourced scripts
+    /// are scanned in turn. What cannot be decided is a diagnostic.
+    fn shell_script(&mut self, script: &str, data: &[u8], path_env: Option<&str>, depth: u32) {
+        if !self.scanned_scripts.insert(script.to_owned()) {
+            return;
+        }
+        if depth > self.limits.max_script_depth {
+            self.diag(
+                None,
+                LoaderError::Limit {
+                    path: script.to_owned(),
+                    what: "max_script_depth",
+                    limit: u64::from(self.limits.max_script_depth),
+                },
+            );
+            return;
+        }
+        let limits = crate::script::ScanLimits {
+            max_bytes: self.limits.max_config_bytes,
+            ..crate::script::ScanLimits::default()
+        };
+        let scan = crate::script::scan(data, &limits);
+        let mut missing: Vec<String> = Vec::new();
+        for c in &scan.commands {
+            if lookup(self.fs, c, path_env, &self.workdir).is_none() {
+                missing.push(c.clone());
+                continue;
+            }
+            let why = vec![Reason::ScriptCommand {
+                script: script.to_owned(),
+                command: c.clone(),
+            }];
+            self.command(c, path_env, why, depth + 1, false);
+        }
+        for s in &scan.sourced {
+            let p = absolute(&self.workdir, s);
+            let canon = self.fs.canonicalize(&p).unwrap_or(p.clone());
+            match self.fs.read(&canon) {
+                Ok(d) if !d.starts_with(b"\x7fELF") => {
+                    self.shell_script(&canon, &d, path_env, depth + 1);
+                }
+                _ => missing.push(s.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            self.diag(
+                None,
+                LoaderError::Undecided {
+                    path: script.to_owned(),
+                    reason: format!(
+                        "shell script names commands or scripts the image does not have (a branch that cannot run, or a gap): {}",
+                        missing.join(", ")
+                    ),
+                },
+            );
+        }
+        if scan.dynamic > 0 {
+            self.diag(
+                None,
+                LoaderError::Undecided {
+                    path: script.to_owned(),
+                    reason: format!(
+                        "shell script runs {} command(s) named by expansions (e.g. \"$@\"): not decidable statically; the container's argv and an observed run cover them",
+                        scan.dynamic
+                    ),
+                },
+            );
+        }
+        if scan.truncated {
+            self.diag(
+                None,
+                LoaderError::Limit {
+                    path: script.to_owned(),
+                    what: "shell script scan (bytes, nesting or commands)",
+                    limit: limits.max_bytes as u64,
+                },
+            );
         }
     }
 
@@ -652,9 +741,37 @@ impl<'a> Builder<'a> {
             self.gconv(&mut p);
             self.dlopen(&mut p);
         }
+        self.observed_objects(&mut p);
         let program = self.finish(p, why);
         self.prog_by_path.insert(canon, self.programs.len());
         self.programs.push(program);
+    }
+
+    /// Shared objects this program was seen mapping in an observed run and that its
+    /// closure lacks: loaded at run time (with their DT_NEEDED), reason Observed.
+    fn observed_objects(&mut self, p: &mut Prog) {
+        let mine: Vec<String> = self
+            .roots
+            .observed_objects
+            .iter()
+            .filter(|o| {
+                o.program == p.path || self.fs.canonicalize(&o.program).is_ok_and(|c| c == p.path)
+            })
+            .map(|o| o.path.clone())
+            .collect();
+        for path in mine {
+            let path = absolute("/", &path);
+            if !self.runtime_load(p, &path, 0, Reason::Observed) && !p.limit_hit {
+                let by = p.path.clone();
+                self.diag(
+                    Some(&by),
+                    LoaderError::NotElf {
+                        path,
+                        reason: "mapped in the observed run but not loadable from the image".into(),
+                    },
+                );
+            }
+        }
     }
 
     fn preloads(&mut self, p: &mut Prog) {

@@ -474,6 +474,21 @@ impl AuditListener {
         })
     }
 
+    /// [`AuditListener::start`], waiting up to `wait` while another process is
+    /// the audit daemon (e.g. a concurrent `confine verify`): only one can listen.
+    pub fn start_waiting(wait: Duration) -> Result<AuditListener, RunnerError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match AuditListener::start() {
+                Err(RunnerError::AuditBusy { pid }) if Instant::now() < deadline => {
+                    let _ = pid;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Records seen so far (a copy).
     pub fn snapshot(&self) -> Vec<SeccompRecord> {
         self.collected
@@ -514,6 +529,16 @@ impl AuditListener {
             kernel_lost: now.lost.wrapping_sub(self.previous.lost),
             previous: self.previous,
         })
+    }
+
+    /// Distinct (executable, arch, syscall) keys seen so far: grows when something
+    /// new happens (cheap, for deciding that a run has gone quiet).
+    pub fn distinct_seen(&self) -> usize {
+        self.collected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .seen
+            .len()
     }
 
     /// Records received so far (kept or counted).

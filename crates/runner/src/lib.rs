@@ -1,6 +1,7 @@
 //! Effects at the edge: runs containers under seccomp profiles through the
 //! Docker engine, runs host-side checks against them, reads the kernel's
-//! seccomp audit records over netlink, and calibrates the runtime's own needs.
+//! seccomp audit records over netlink, watches the processes of observed runs
+//! (argv, mapped objects), and calibrates the runtime's own needs.
 //!
 //! Invariants: every container started here is removed (also on error), and
 //! the audit state changed here is restored. Nothing from an image runs on
@@ -16,7 +17,9 @@ pub use calibrate::{
     allow_list_profile, calibrate, calibrate_with, confirm_calibration, ensure_calibration_image,
     Calibration, Confirmation, RemovalResult, CALIBRATION_ARGV, KERNEL_ISSUED,
 };
-pub use observe::{observe, Observation, LOG_ALL_PROFILE};
+pub use observe::{
+    observe, observe_with, Observation, ObserveOptions, ObservedProgram, LOG_ALL_PROFILE,
+};
 pub use run::{log_mode_copy, run_logged, run_under_profile, CheckResult, RunSpec, VerifyOutcome};
 
 use confine_engine::EngineError;

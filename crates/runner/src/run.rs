@@ -20,6 +20,8 @@ pub const MAX_OUTPUT: usize = 1024 * 1024;
 pub const CHECK_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts of a failing check.
 pub const CHECK_RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a logged run waits for another process's audit listener to finish.
+pub const AUDIT_WAIT: Duration = Duration::from_secs(180);
 /// Grace period of `docker stop` at the end of a run.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -411,8 +413,32 @@ pub fn run_under_profile(
     duration: Duration,
 ) -> Result<VerifyOutcome, RunnerError> {
     parse_profile(profile_json)?;
-    run_inner(engine, image_ref, spec, profile_json, checks, duration)
+    run_inner(
+        engine,
+        image_ref,
+        spec,
+        profile_json,
+        checks,
+        duration,
+        &mut NoHooks,
+    )
 }
+
+/// Callbacks into a run (observed runs watch the container's processes).
+pub(crate) trait Hooks {
+    /// The container started; `pid` is its init process on the host.
+    fn started(&mut self, _pid: Option<u32>, _pid_namespace: Option<u64>) {}
+    /// Called about every 100 ms after the checks while the container runs:
+    /// true ends the run early (before the duration).
+    fn poll(&mut self) -> bool {
+        false
+    }
+    /// The container is about to be stopped, or exited.
+    fn stopping(&mut self) {}
+}
+
+pub(crate) struct NoHooks;
+impl Hooks for NoHooks {}
 
 fn run_inner(
     engine: &Engine,
@@ -421,6 +447,7 @@ fn run_inner(
     profile_json: &str,
     checks: &[String],
     duration: Duration,
+    hooks: &mut dyn Hooks,
 ) -> Result<VerifyOutcome, RunnerError> {
     let t0 = Instant::now();
     let body = create_body(image_ref, spec, profile_json)?;
@@ -463,6 +490,7 @@ fn run_inner(
     out.pid = first.pid;
     out.pid_namespace = first.pid.and_then(pid_namespace);
     out.ip = container_ip(&inspect);
+    hooks.started(out.pid, out.pid_namespace);
 
     for c in checks {
         out.checks.push(run_check(c, out.ip.as_deref(), deadline)?);
@@ -476,11 +504,12 @@ fn run_inner(
             .map_err(engine_err(format!("inspect container {id}")))?;
         let now = state(&inspect);
         let left = deadline.saturating_duration_since(Instant::now());
-        if !now.running || left.is_zero() {
+        if !now.running || left.is_zero() || hooks.poll() {
             break now;
         }
         std::thread::sleep(Duration::from_millis(100).min(left));
     };
+    hooks.stopping();
     if last.running {
         engine
             .stop(id, STOP_GRACE)
@@ -543,9 +572,14 @@ pub fn run_logged(
         checks,
         duration,
         true,
+        &mut |_: &AuditListener| None,
     )
 }
 
+/// Makes the hooks of a logged run, given the audit listener of that run.
+pub(crate) type MakeHooks<'h> = dyn FnMut(&AuditListener) -> Option<Box<dyn Hooks + '_>> + 'h;
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_logged_inner(
     engine: &Engine,
     image_ref: &str,
@@ -554,11 +588,27 @@ pub(crate) fn run_logged_inner(
     checks: &[String],
     duration: Duration,
     denials_fail: bool,
+    make_hooks: &mut MakeHooks<'_>,
 ) -> Result<VerifyOutcome, RunnerError> {
     let log_profile = log_mode_copy(profile_json)?;
     let own_ns = pid_namespace(std::process::id());
-    let listener = AuditListener::start()?;
-    let outcome = run_inner(engine, image_ref, spec, &log_profile, checks, duration);
+    let listener = AuditListener::start_waiting(AUDIT_WAIT)?;
+    let outcome = {
+        let mut hooks = make_hooks(&listener);
+        let hooks: &mut dyn Hooks = match hooks.as_deref_mut() {
+            Some(h) => h,
+            None => &mut NoHooks,
+        };
+        run_inner(
+            engine,
+            image_ref,
+            spec,
+            &log_profile,
+            checks,
+            duration,
+            hooks,
+        )
+    };
     let capture = listener.finish()?;
     let mut out = outcome?;
     let container_ns = out.pid_namespace;

@@ -553,3 +553,70 @@ fn observe_nginx_with_a_check() {
     assert!(!out.checks[0].passed);
     assert_removed(&engine, &out.container_id);
 }
+
+#[test]
+fn observe_with_sees_execs_argv_mappings_and_ends_quiet() {
+    let test = "observe_with_sees_execs_argv_mappings_and_ends_quiet";
+    let Some(engine) = engine_or_skip(test) else {
+        return;
+    };
+    if !audit_or_skip(test) {
+        return;
+    }
+    let image = "confine-test/debian12-nginx";
+    if let Err(e) = engine.inspect_image(image) {
+        eprintln!("SKIP {test}: {e} (tests/images/build.sh --import debian12-nginx builds it)");
+        return;
+    }
+    let checks = vec!["curl -sf --max-time 2 -o /dev/null http://{ip}/".to_string()];
+    let opts = crate::ObserveOptions {
+        max_duration: Duration::from_secs(30),
+        quiet: Duration::from_secs(2),
+    };
+    let t0 = std::time::Instant::now();
+    let Some(obs) = or_busy(
+        test,
+        crate::observe_with(&engine, image, &RunSpec::default(), &checks, &opts),
+    ) else {
+        return;
+    };
+    let took = t0.elapsed();
+    assert!(obs.outcome.success, "{:?}", obs.outcome);
+    // Ended by quietness, well before the 30 s bound.
+    assert!(obs.ended_quiet, "{took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    // The entrypoint script's shell and the server, from the audit records
+    // and from /proc, with argv and the libraries nginx mapped.
+    let exes: Vec<&str> = obs.programs.iter().map(|p| p.exe.as_str()).collect();
+    assert!(exes.contains(&"/usr/bin/dash"), "{exes:?}");
+    let nginx = obs
+        .programs
+        .iter()
+        .find(|p| p.exe == "/usr/sbin/nginx")
+        .expect("nginx observed");
+    assert!(nginx.in_audit);
+    assert!(nginx.processes >= 2, "master and workers: {nginx:?}");
+    assert!(
+        nginx
+            .argv
+            .iter()
+            .any(|a| a.first().is_some_and(|w| w.contains("nginx"))),
+        "{nginx:?}"
+    );
+    for lib in ["libc.so.6", "libpcre2-8.so.0", "ld-linux-x86-64.so.2"] {
+        assert!(
+            nginx.mapped.iter().any(|m| m.contains(lib)),
+            "{lib} not mapped: {:?}",
+            nginx.mapped
+        );
+    }
+    // Nothing from the host: every mapping is a path of the image.
+    assert!(nginx.mapped.iter().all(|m| !m.contains("/target/")));
+    eprintln!(
+        "observed {} programs, {} processes, {} scans in {:?}",
+        obs.programs.len(),
+        obs.processes_seen,
+        obs.scans,
+        took
+    );
+}
