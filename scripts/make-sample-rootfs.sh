@@ -8,16 +8,16 @@
 set -euo pipefail
 dest=${1:?usage: make-sample-rootfs.sh DIR}
 rm -rf "$dest"
-mkdir -p "$dest"/{bin,usr/bin,etc,tmp,data}
+mkdir -p "$dest"/{usr/bin,usr/sbin,usr/lib,usr/lib64,etc,tmp,data}
+# A merged-/usr layout, as Debian 12 has.
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$dest/$d"; done
 progs=(/bin/sh /bin/tar /usr/bin/gzip /usr/bin/sha256sum /bin/cat /bin/ls /usr/bin/env)
-copy() { # copy a host file to the same path under $dest, keeping symlinks as symlinks
-  local f=$1
-  mkdir -p "$dest$(dirname "$f")"
-  cp -a "$f" "$dest$f"
-  if [ -L "$f" ]; then
-    local t; t=$(readlink -f "$f")
-    mkdir -p "$dest$(dirname "$t")"; cp -a "$t" "$dest$t"
-  fi
+copy() { # copy a host file into the same folder under $dest, symlinks as symlinks, and their targets
+  local f=$1 d
+  d=$(readlink -f "$(dirname "$f")")
+  mkdir -p "$dest$d"
+  cp -a "$f" "$dest$d/"
+  if [ -L "$f" ]; then copy "$(readlink -f "$f")"; fi
 }
 for p in "${progs[@]}"; do
   copy "$p"

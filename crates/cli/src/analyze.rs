@@ -1,0 +1,438 @@
+//! `confine profile` and `confine analyze`: run the syscall analysis over a
+//! closure (per-object summaries in parallel through the cache, then one
+//! reachability pass per program) and turn the result into a profile.
+
+use crate::args::{AnalyzeArgs, DenyAction as DenyArg, DenyErrno, Format, ProfileArgs};
+use crate::{output, pipeline, EXIT_FINDINGS};
+use anyhow::{Context, Result};
+use confine_analysis::{
+    analyze_objects, analyze_program_dynamic, ImportBinding, ObjectRef, ObjectSummary,
+    ProgramInput, ProgramResult, SummaryCache, WitnessKind,
+};
+use confine_loader::{Closure, Roots};
+use confine_profile::{DenyAction, Profile, ProfileRequest, Reason, RuntimeNeeds};
+use confine_syscalls::Arch;
+use rayon::prelude::*;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The analysis of every program of a closure.
+pub struct Analysis {
+    /// (program path, result), in the closure's program order.
+    pub programs: Vec<(String, ProgramResult)>,
+    pub objects_analysed: usize,
+    pub elapsed_ms: u128,
+}
+
+/// The cache folder: `--cache-dir`, else `$XDG_CACHE_HOME/confine`, else `~/.cache/confine`.
+pub fn cache(no_cache: bool, dir: &Option<PathBuf>) -> Option<SummaryCache> {
+    if no_cache {
+        return None;
+    }
+    let dir = dir.clone().or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(|v| PathBuf::from(v).join("confine"))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/confine")))
+    })?;
+    match SummaryCache::new(&dir) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("confine: warning: summary cache disabled: {e}");
+            None
+        }
+    }
+}
+
+/// Analyse every object of the closure once, then each program.
+pub fn analyze_closure(closure: &Closure, cache: Option<&SummaryCache>, quiet: bool) -> Analysis {
+    let start = Instant::now();
+    let pb = pipeline::progress_bar(quiet, "analysing machine code");
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    let inputs: Vec<(&[u8], &confine_elf::ElfInfo)> =
+        closure.objects.iter().map(|o| (&*o.data, &o.elf)).collect();
+    let summaries = analyze_objects(&inputs, &confine_analysis::Limits::default(), cache);
+    let programs = closure
+        .programs
+        .par_iter()
+        .map(|p| (p.path.clone(), program_result(closure, &summaries, p)))
+        .collect();
+    pb.finish_and_clear();
+    Analysis {
+        programs,
+        objects_analysed: summaries.len(),
+        elapsed_ms: start.elapsed().as_millis(),
+    }
+}
+
+/// One program: its objects in load order (then those loaded at run time),
+/// with the loader's bindings renumbered to positions in that list.
+fn program_result(
+    closure: &Closure,
+    summaries: &[ObjectSummary],
+    p: &confine_loader::Program,
+) -> ProgramResult {
+    let mut order: Vec<usize> = Vec::new();
+    let mut dynamic: Vec<usize> = Vec::new();
+    let mut local: HashMap<usize, usize> = HashMap::new();
+    let loaded = p.load_order.iter().map(|&i| (i, false));
+    // Objects loaded at run time are entered through dlsym'd pointers (NSS,
+    // gconv, dlopen, extensions) or replace a library (hwcaps variants): all
+    // their exports are roots. Their own DT_NEEDED dependencies are reached
+    // through the bindings like any library.
+    let at_run_time = p.runtime_loaded.iter().map(|(i, why)| {
+        let entered_by_pointer = !matches!(
+            why,
+            confine_loader::Reason::Needed { rule, .. } if *rule != confine_loader::SearchRule::HwcapsSubdir
+        );
+        (*i, entered_by_pointer)
+    });
+    for (i, rt) in loaded.chain(at_run_time) {
+        if closure.objects.get(i).is_some() && summaries.get(i).is_some() && !local.contains_key(&i)
+        {
+            if rt {
+                dynamic.push(order.len());
+            }
+            local.insert(i, order.len());
+            order.push(i);
+        }
+    }
+    let objects: Vec<ObjectRef> = order
+        .iter()
+        .filter_map(|&i| {
+            Some(ObjectRef {
+                path: &closure.objects.get(i)?.path,
+                summary: summaries.get(i)?,
+                interp: p.interp == Some(i),
+            })
+        })
+        .collect();
+    let bindings = p
+        .bindings
+        .iter()
+        .filter_map(|b| {
+            Some(ImportBinding {
+                from: *local.get(&b.from)?,
+                symbol: b.symbol.clone(),
+                version: b.version.clone(),
+                to: b.to.and_then(|(o, addr)| Some((*local.get(&o)?, addr))),
+            })
+        })
+        .collect();
+    analyze_program_dynamic(&ProgramInput { objects, bindings }, &dynamic)
+}
+
+/// A witness chain as text: `object!function@0xaddr` frames.
+fn chain_text(w: &confine_analysis::Witness) -> Vec<String> {
+    w.chain
+        .iter()
+        .map(|f| {
+            let obj = f.object.rsplit('/').next().unwrap_or(&f.object);
+            format!("{obj}!{}@{:#x}", f.function, f.address)
+        })
+        .collect()
+}
+
+/// The profile request for an analysed closure.
+pub fn request(analysis: &Analysis, args: &ProfileArgs) -> Result<ProfileRequest> {
+    let arch = Arch::X86_64;
+    let mut req = ProfileRequest::new(arch);
+    req.deny = match (args.deny_action, args.deny_errno) {
+        (DenyArg::Errno, DenyErrno::Enosys) => DenyAction::Errno(confine_profile::ENOSYS),
+        (DenyArg::Errno, DenyErrno::Eperm) => DenyAction::Errno(confine_profile::EPERM),
+        (DenyArg::Kill, _) => DenyAction::Kill,
+        (DenyArg::KillProcess, _) => DenyAction::KillProcess,
+        (DenyArg::Log, _) => DenyAction::Log,
+        (DenyArg::Trap, _) => DenyAction::Trap,
+    };
+    req.beyond_docker_default = args.beyond_docker_default;
+    req.runtime = RuntimeNeeds::runc_1_1();
+    let docker_default = Profile::docker_default(arch)?.allowed();
+    for (program, r) in &analysis.programs {
+        if r.wildcard {
+            let why = r
+                .unresolved_sites
+                .first()
+                .map(|u| {
+                    format!(
+                        "unresolved syscall number at {}!{}@{:#x}: {}",
+                        u.object, u.function, u.site, u.reason
+                    )
+                })
+                .unwrap_or_else(|| "an object could not be analysed".into());
+            for name in &docker_default {
+                req.allow(
+                    name,
+                    Reason::Wildcard {
+                        program: program.clone(),
+                        why: why.clone(),
+                    },
+                );
+            }
+        }
+        for (nr, w) in &r.syscalls {
+            let Some(name) = arch.name(*nr) else { continue };
+            let reason = match w.kind {
+                WitnessKind::Vdso => Reason::Vdso {
+                    function: w
+                        .chain
+                        .last()
+                        .map(|f| f.function.clone())
+                        .unwrap_or_default(),
+                },
+                WitnessKind::KernelTrampoline => Reason::Signal,
+                WitnessKind::Site | WitnessKind::WrapperCall => Reason::Analysis {
+                    program: program.clone(),
+                    chain: chain_text(w),
+                },
+            };
+            req.allow(name, reason);
+        }
+    }
+    Ok(req)
+}
+
+/// Everything `profile` produced.
+pub struct Built {
+    pub profile: Profile,
+    pub analysis: Analysis,
+    pub closure: Closure,
+    pub roots: Roots,
+    /// The observed run, or why there was none.
+    pub traced: crate::observe::Traced,
+}
+
+pub fn build_profile(args: &ProfileArgs, quiet: bool) -> Result<Built> {
+    let image = pipeline::open_image(&args.image, quiet)?;
+    let mut roots = pipeline::roots(&image, &args.image);
+    let mut traced = crate::observe::trace(&args.image, &args.trace, &image, &mut roots, quiet)?;
+    let closure = pipeline::closure(&image, &roots, quiet);
+    if let crate::observe::Traced::Ran(r) = &mut traced {
+        crate::observe::reconcile(&mut r.1, &image, &closure);
+    }
+    let cache = cache(args.no_cache, &args.cache_dir);
+    let analysis = analyze_closure(&closure, cache.as_ref(), quiet);
+    let req = request(&analysis, args)?;
+    let profile = confine_profile::build(&req).context("cannot build the profile")?;
+    Ok(Built {
+        profile,
+        analysis,
+        closure,
+        roots,
+        traced,
+    })
+}
+
+pub fn profile(args: &ProfileArgs, quiet: bool) -> Result<u8> {
+    let built = build_profile(args, quiet)?;
+    let p = &built.profile;
+    let text = match args.format {
+        Format::Docker => confine_profile::to_docker_json(p)?,
+        Format::Oci => serde_json::to_string_pretty(&confine_profile::to_oci_seccomp(p))? + "\n",
+        Format::Kubernetes => confine_profile::to_kubernetes_spo(p, &args.k8s_name, "default")?,
+        Format::Systemd => confine_profile::to_systemd(p),
+    };
+    output::write_atomic(&args.output, text.as_bytes())?;
+    if args.output != "-" {
+        // Full reasons (witness chains) beside the profile, for `confine explain`.
+        let side = serde_json::to_string_pretty(&p.reasons)? + "\n";
+        output::write_atomic(&format!("{}.reasons.json", args.output), side.as_bytes())?;
+    }
+    let wildcard: Vec<&str> = built
+        .analysis
+        .programs
+        .iter()
+        .filter(|(_, r)| r.wildcard)
+        .map(|(p, _)| p.as_str())
+        .collect();
+    if args.json {
+        let programs: BTreeMap<&str, serde_json::Value> = built
+            .analysis
+            .programs
+            .iter()
+            .map(|(path, r)| {
+                (
+                    path.as_str(),
+                    json!({
+                        "syscalls": r.names(),
+                        "wildcard": r.wildcard,
+                        "unresolved_sites": r.unresolved_sites,
+                        "diagnostics": r.diagnostics,
+                    }),
+                )
+            })
+            .collect();
+        let summary = json!({
+            "image": args.image.image,
+            "argv": built.roots.entrypoint,
+            "allowed": p.allowed(),
+            "conditional": p.conditional(),
+            "warnings": p.warnings,
+            "programs": programs,
+            "loader_diagnostics": built.closure.diagnostics,
+            "objects_analysed": built.analysis.objects_analysed,
+            "analysis_ms": built.analysis.elapsed_ms,
+            "observed_run": crate::observe::json(&built.traced, p),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !quiet {
+        let counts: Vec<confine_profile::ProgramCount> = built
+            .analysis
+            .programs
+            .iter()
+            .map(|(path, r)| confine_profile::ProgramCount {
+                program: path.clone(),
+                syscalls: r.syscalls.len(),
+            })
+            .collect();
+        let diags: Vec<String> = built
+            .closure
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        let report = confine_profile::Report::new(p, counts, diags)?;
+        eprint!("{}", report.to_text());
+        eprintln!(
+            "analysed {} objects in {} ms",
+            built.analysis.objects_analysed, built.analysis.elapsed_ms
+        );
+        eprint!("{}", crate::observe::text(&built.traced, p));
+    }
+    if !wildcard.is_empty() {
+        eprintln!(
+            "confine: warning: could not resolve every syscall in {}: Docker's default set is allowed for them (see --json)",
+            wildcard.join(", ")
+        );
+        return Ok(EXIT_FINDINGS);
+    }
+    Ok(0)
+}
+
+/// Largest file `analyze --object` reads.
+const MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// `confine analyze --object FILE...`: each file alone, no loader.
+fn analyze_objects_alone(args: &AnalyzeArgs) -> Result<u8> {
+    use std::io::Read;
+    let cache = cache(args.no_cache, &args.cache_dir);
+    let mut all = Vec::new();
+    for path in &args.programs {
+        let p = args.root.join(path.trim_start_matches('/'));
+        let f = std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+        let mut data = Vec::new();
+        f.take(MAX_OBJECT_BYTES + 1)
+            .read_to_end(&mut data)
+            .with_context(|| format!("cannot read {}", p.display()))?;
+        if data.len() as u64 > MAX_OBJECT_BYTES {
+            anyhow::bail!("{}: larger than {MAX_OBJECT_BYTES} bytes", p.display());
+        }
+        let elf = confine_elf::parse(&data)
+            .with_context(|| format!("{}: not an ELF object", p.display()))?;
+        let s = match &cache {
+            Some(c) => c.get_or_compute(&data, &elf, &confine_analysis::Limits::default()),
+            None => {
+                confine_analysis::analyze_object(&data, &elf, &confine_analysis::Limits::default())
+            }
+        };
+        let mut numbers: Vec<u32> = s
+            .functions
+            .iter()
+            .flat_map(|f| {
+                f.syscalls
+                    .iter()
+                    .flat_map(|site| site.nr.consts.iter().copied())
+            })
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        all.push(json!({
+            "object": p.display().to_string(),
+            "stats": s.stats,
+            "distinct_numbers": numbers.len(),
+            "names": numbers.iter().filter_map(|n| Arch::X86_64.name(*n)).collect::<Vec<_>>(),
+            "diagnostics": s.diagnostics.len(),
+        }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for o in &all {
+            println!(
+                "{}: {} functions, {} instructions, {} syscall sites, {} distinct numbers, {} diagnostics",
+                o["object"].as_str().unwrap_or(""),
+                o["stats"]["functions"], o["stats"]["instructions"], o["stats"]["syscall_sites"],
+                o["distinct_numbers"], o["diagnostics"]
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `confine analyze --root DIR PROGRAM...`
+pub fn analyze_paths(args: &AnalyzeArgs, quiet: bool) -> Result<u8> {
+    if args.object {
+        return analyze_objects_alone(args);
+    }
+    if !args.root.is_dir() {
+        anyhow::bail!("root folder {} is not a folder", args.root.display());
+    }
+    let root = confine_loader::HostDir::new(&args.root);
+    let roots = Roots {
+        extra: args.programs.clone(),
+        workdir: "/".into(),
+        ..Roots::default()
+    };
+    let closure = confine_loader::build_closure(&root, &roots, &confine_loader::Limits::default());
+    let cache = cache(args.no_cache, &args.cache_dir);
+    let analysis = analyze_closure(&closure, cache.as_ref(), quiet);
+    let mut union: BTreeMap<u32, (String, &confine_analysis::Witness)> = BTreeMap::new();
+    for (p, r) in &analysis.programs {
+        for (nr, w) in &r.syscalls {
+            union.entry(*nr).or_insert((p.clone(), w));
+        }
+    }
+    let wildcard = analysis.programs.iter().any(|(_, r)| r.wildcard);
+    if args.json {
+        let syscalls: BTreeMap<&str, serde_json::Value> = union
+            .iter()
+            .filter_map(|(nr, (p, w))| {
+                Some((
+                    Arch::X86_64.name(*nr)?,
+                    json!({"program": p, "kind": w.kind, "chain": chain_text(w)}),
+                ))
+            })
+            .collect();
+        let programs: Vec<serde_json::Value> = analysis
+            .programs
+            .iter()
+            .map(|(p, r)| {
+                json!({"program": p, "count": r.syscalls.len(), "wildcard": r.wildcard,
+                "unresolved_sites": r.unresolved_sites, "diagnostics": r.diagnostics})
+            })
+            .collect();
+        let out = json!({"syscalls": syscalls, "programs": programs,
+            "loader_diagnostics": closure.diagnostics, "wildcard": wildcard});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for nr in union.keys() {
+            if let Some(n) = Arch::X86_64.name(*nr) {
+                println!("{n}");
+            }
+        }
+        if !quiet {
+            for d in &closure.diagnostics {
+                eprintln!("confine: {:?}: {}", d.kind, d.message);
+            }
+        }
+    }
+    if closure.programs.is_empty() {
+        anyhow::bail!(
+            "none of the programs could be loaded from {}",
+            args.root.display()
+        );
+    }
+    Ok(if wildcard { EXIT_FINDINGS } else { 0 })
+}

@@ -1,0 +1,167 @@
+//! `confine`: the command-line front end. Parses arguments, wires the crates
+//! together, draws progress, writes output files atomically and picks exit codes.
+
+mod analyze;
+mod args;
+mod inspect;
+mod observe;
+mod output;
+mod pipeline;
+
+use anyhow::{Context, Result};
+use args::{Cli, Command};
+use clap::Parser;
+use confine_profile::Profile;
+use confine_syscalls::Arch;
+use std::process::ExitCode;
+
+/// Exit code for "verification found denials" and "the profile fell back to a wildcard".
+pub const EXIT_FINDINGS: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("confine: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Inspect(a) => {
+            let image = pipeline::open_image(&a.image, quiet)?;
+            let roots = pipeline::roots(&image, &a.image);
+            let closure = pipeline::closure(&image, &roots, quiet);
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inspect::json(&closure))?
+                );
+            } else {
+                print!("{}", inspect::tree(&closure));
+            }
+            Ok(0)
+        }
+        Command::Profile(a) => analyze::profile(&a, quiet),
+        Command::Analyze(a) => analyze::analyze_paths(&a, quiet),
+        Command::Explain(a) => explain(&a, quiet),
+        Command::Diff(a) => diff(&a),
+        Command::Verify(a) => verify(&a, quiet),
+        Command::Calibrate(a) => calibrate(&a, quiet),
+    }
+}
+
+/// Load a profile file (or the name `docker-default`).
+fn load_profile(spec: &str) -> Result<Profile> {
+    if let Ok(p) = Profile::named(spec, Arch::X86_64) {
+        return Ok(p);
+    }
+    let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read {spec}"))?;
+    let mut p = Profile::from_docker_json(&text, Arch::X86_64)
+        .with_context(|| format!("{spec} is not a seccomp profile"))?;
+    // The side file written by `confine profile` carries the full reasons.
+    if let Ok(side) = std::fs::read_to_string(format!("{spec}.reasons.json")) {
+        if let Ok(reasons) = serde_json::from_str(&side) {
+            p.reasons = reasons;
+        }
+    }
+    Ok(p)
+}
+
+fn explain(a: &args::ExplainArgs, quiet: bool) -> Result<u8> {
+    let looks_like_profile = std::path::Path::new(&a.target).is_file()
+        && std::fs::read(&a.target)
+            .map(|b| b.first() == Some(&b'{'))
+            .unwrap_or(false);
+    let profile = if looks_like_profile || a.target == "docker-default" {
+        load_profile(&a.target)?
+    } else {
+        let pa = args::ProfileArgs::for_image(&a.target);
+        analyze::build_profile(&pa, quiet)?.profile
+    };
+    let e = confine_profile::explain(&profile, &a.syscall);
+    println!("{e}");
+    Ok(0)
+}
+
+fn diff(a: &args::DiffArgs) -> Result<u8> {
+    let pa = load_profile(&a.a)?;
+    let pb = load_profile(&a.b)?;
+    let d = confine_profile::diff(&pa, &pb);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        println!("{d}");
+    }
+    Ok(0)
+}
+
+fn verify(a: &args::VerifyArgs, quiet: bool) -> Result<u8> {
+    let engine = confine_engine::Engine::from_env().context("no Docker engine")?;
+    let profile = std::fs::read_to_string(&a.profile)
+        .with_context(|| format!("cannot read {}", a.profile.display()))?;
+    let mut spec = confine_runner::RunSpec::default();
+    observe::apply_run_args(&mut spec, &a.run)?;
+    let pb = pipeline::progress_bar(quiet, "running the container under the profile");
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    let out = confine_runner::run_logged(
+        &engine,
+        &a.image,
+        &spec,
+        &profile,
+        &a.checks,
+        std::time::Duration::from_secs(a.duration),
+    )?;
+    pb.finish_and_clear();
+    for c in &out.checks {
+        println!(
+            "check {}: {}",
+            if c.passed { "passed" } else { "FAILED" },
+            c.expanded
+        );
+    }
+    if out.denials.is_empty() && out.success {
+        println!("ok: no syscall was denied ({} ms)", out.elapsed_ms);
+        return Ok(0);
+    }
+    if let Some(f) = &out.failure {
+        println!("failure: {f}");
+    }
+    for d in &out.denials {
+        let name = confine_runner::calibrate::record_syscall_name(d);
+        println!("denied: {name} by {} ({}, pid {})", d.exe, d.comm, d.pid);
+    }
+    if out.audit_lost > 0 {
+        println!("warning: the kernel lost {} audit records", out.audit_lost);
+    }
+    Ok(EXIT_FINDINGS)
+}
+
+fn calibrate(a: &args::CalibrateArgs, quiet: bool) -> Result<u8> {
+    let engine = confine_engine::Engine::from_env().context("no Docker engine")?;
+    let pb = pipeline::progress_bar(quiet, "measuring the runtime's own syscalls");
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    let image = confine_runner::ensure_calibration_image(&engine)?;
+    let cal = confine_runner::calibrate(&engine, &image, &["/bin/true".to_string()], 3)?;
+    pb.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&cal)?);
+    } else {
+        println!(
+            "{} {} (engine {}, kernel {}): {} syscalls after the filter is installed",
+            cal.runtime,
+            cal.runtime_version,
+            cal.engine_version,
+            cal.kernel_version,
+            cal.syscalls.len()
+        );
+        for s in &cal.syscalls {
+            println!("  {s}");
+        }
+    }
+    Ok(0)
+}
