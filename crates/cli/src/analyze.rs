@@ -209,6 +209,25 @@ pub fn build_profile(args: &ProfileArgs, quiet: bool) -> Result<Built> {
     let mut roots = pipeline::roots(&image, &args.image);
     let mut traced = crate::observe::trace(&args.image, &args.trace, &image, &mut roots, quiet)?;
     let closure = pipeline::closure(&image, &roots, quiet);
+    if closure.programs.is_empty() {
+        // A profile for no program would allow only the runtime's needs and
+        // break whatever the container runs: refuse instead.
+        let why: Vec<String> = closure
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        anyhow::bail!(
+            "{}: no program to analyse (argv {:?}); give --entrypoint/--cmd or --binary{}",
+            args.image.image,
+            roots.entrypoint,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", why.join("; "))
+            }
+        );
+    }
     if let crate::observe::Traced::Ran(r) = &mut traced {
         crate::observe::reconcile(&mut r.1, &image, &closure);
     }
@@ -277,23 +296,17 @@ pub fn profile(args: &ProfileArgs, quiet: bool) -> Result<u8> {
             "observed_run": crate::observe::json(&built.traced, p),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else if !quiet {
-        let counts: Vec<confine_profile::ProgramCount> = built
-            .analysis
-            .programs
-            .iter()
-            .map(|(path, r)| confine_profile::ProgramCount {
-                program: path.clone(),
-                syscalls: r.syscalls.len(),
-            })
-            .collect();
-        let diags: Vec<String> = built
-            .closure
-            .diagnostics
-            .iter()
-            .map(|d| d.message.clone())
-            .collect();
-        let report = confine_profile::Report::new(p, counts, diags)?;
+    }
+    let report = report(&built)?;
+    if let Some(path) = &args.report {
+        let body = if path.ends_with(".html") || path.ends_with(".htm") {
+            report.to_html()
+        } else {
+            report.to_markdown()
+        };
+        output::write_atomic(path, body.as_bytes())?;
+    }
+    if !args.json && !quiet {
         eprint!("{}", report.to_text());
         eprintln!(
             "analysed {} objects in {} ms",
@@ -309,6 +322,26 @@ pub fn profile(args: &ProfileArgs, quiet: bool) -> Result<u8> {
         return Ok(EXIT_FINDINGS);
     }
     Ok(0)
+}
+
+/// The report: counts against Docker's default, per program, diagnostics, CVEs.
+fn report(built: &Built) -> Result<confine_profile::Report> {
+    let counts: Vec<confine_profile::ProgramCount> = built
+        .analysis
+        .programs
+        .iter()
+        .map(|(path, r)| confine_profile::ProgramCount {
+            program: path.clone(),
+            syscalls: r.syscalls.len(),
+        })
+        .collect();
+    let diags: Vec<String> = built
+        .closure
+        .diagnostics
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    Ok(confine_profile::Report::new(&built.profile, counts, diags)?)
 }
 
 /// Largest file `analyze --object` reads.

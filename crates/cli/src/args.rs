@@ -51,6 +51,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Measure the syscalls the local container runtime needs after it installs the filter.
     Calibrate(CalibrateArgs),
+    /// Profile many images listed in a file (one reference a line), sharing the summary cache.
+    Batch(BatchArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -143,6 +145,9 @@ pub struct ProfileArgs {
     /// Name used in the Kubernetes manifest.
     #[arg(long, default_value = "confine-profile")]
     pub k8s_name: String,
+    /// Also write a report (Markdown, or HTML when FILE ends in .html).
+    #[arg(long)]
+    pub report: Option<String>,
     #[command(flatten)]
     pub trace: crate::observe::TraceArgs,
 }
@@ -207,6 +212,24 @@ pub struct VerifyArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// File with one IMAGE reference a line (`#` comments and blank lines ignored).
+    pub list: PathBuf,
+    /// Folder for the profiles (one `NAME.json` per image, names made filesystem-safe).
+    #[arg(long, short = 'd', default_value = "out/batch")]
+    pub out_dir: PathBuf,
+    /// Run an observed run for engine images (off by default in batch mode).
+    #[arg(long)]
+    pub trace: bool,
+    /// Summary cache folder.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Print the summary table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// JSON output.
     #[arg(long)]
@@ -236,6 +259,7 @@ impl ProfileArgs {
             no_cache: false,
             cache_dir: None,
             k8s_name: "confine-profile".into(),
+            report: None,
             trace: crate::observe::TraceArgs::off(),
         }
     }

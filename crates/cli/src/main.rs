@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Diff(a) => diff(&a),
         Command::Verify(a) => verify(&a, quiet),
         Command::Calibrate(a) => calibrate(&a, quiet),
+        Command::Batch(a) => batch(&a, quiet),
     }
 }
 
@@ -164,4 +165,109 @@ fn calibrate(a: &args::CalibrateArgs, quiet: bool) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// A file-system-safe name for an image reference.
+fn safe_name(reference: &str) -> String {
+    let s: String = reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_start_matches('.').chars().take(120).collect()
+}
+
+fn batch(a: &args::BatchArgs, quiet: bool) -> Result<u8> {
+    use std::io::Read;
+    const MAX_LIST_BYTES: u64 = 1 << 20;
+    let mut text = String::new();
+    std::fs::File::open(&a.list)
+        .with_context(|| format!("cannot open {}", a.list.display()))?
+        .take(MAX_LIST_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {}", a.list.display()))?;
+    if text.len() as u64 > MAX_LIST_BYTES {
+        anyhow::bail!("{}: longer than {MAX_LIST_BYTES} bytes", a.list.display());
+    }
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    let mut rows = Vec::new();
+    let mut worst = 0u8;
+    for reference in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let start = std::time::Instant::now();
+        let mut pa = args::ProfileArgs::for_image(reference);
+        pa.cache_dir = a.cache_dir.clone();
+        pa.trace.no_trace = !a.trace;
+        let out = a.out_dir.join(format!("{}.json", safe_name(reference)));
+        let row = match analyze::build_profile(&pa, true).and_then(|b| {
+            let json = confine_profile::to_docker_json(&b.profile)?;
+            let path = out.to_string_lossy().into_owned();
+            output::write_atomic(&path, json.as_bytes())?;
+            let reasons = serde_json::to_string_pretty(&b.profile.reasons)? + "\n";
+            output::write_atomic(&format!("{path}.reasons.json"), reasons.as_bytes())?;
+            Ok(b)
+        }) {
+            Ok(b) => {
+                let wildcard = b.analysis.programs.iter().any(|(_, r)| r.wildcard);
+                if wildcard {
+                    worst = worst.max(EXIT_FINDINGS);
+                }
+                serde_json::json!({"image": reference, "allowed": b.profile.allowed().len(),
+                    "programs": b.analysis.programs.len(), "objects": b.closure.objects.len(),
+                    "wildcard": wildcard, "seconds": start.elapsed().as_secs_f64(),
+                    "profile": out.display().to_string()})
+            }
+            Err(e) => {
+                worst = worst.max(1);
+                serde_json::json!({"image": reference, "error": format!("{e:#}"),
+                    "seconds": start.elapsed().as_secs_f64()})
+            }
+        };
+        if !quiet && !a.json {
+            eprintln!("done {reference}");
+        }
+        rows.push(row);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<48} {:>7} {:>8} {:>7} {:>8}  note",
+            "image", "allowed", "programs", "objects", "seconds"
+        );
+        for r in &rows {
+            let note = match (r.get("error"), r["wildcard"].as_bool()) {
+                (Some(e), _) => format!("error: {}", e.as_str().unwrap_or("")),
+                (None, Some(true)) => "wildcard: Docker's default set for some program".into(),
+                _ => String::new(),
+            };
+            println!(
+                "{:<48} {:>7} {:>8} {:>7} {:>8.2}  {note}",
+                r["image"].as_str().unwrap_or(""),
+                r["allowed"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r["programs"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r["objects"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r["seconds"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+    Ok(worst)
 }

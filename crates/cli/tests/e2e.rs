@@ -180,6 +180,8 @@ fn sample_rootfs_runs_under_its_profile() {
             "/data/hello.txt",
         ])
         .args(SAMPLE_BINARIES.iter().flat_map(|b| ["--binary", b]))
+        .arg("--report")
+        .arg(dir.path().join("report.html"))
         .arg("-o")
         .arg(&prof)
         .output()
@@ -189,6 +191,11 @@ fn sample_rootfs_runs_under_its_profile() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("<html") && html.contains("CVE-2016-0728"),
+        "{html}"
     );
     let names = allowed(&prof);
     // tar/gzip/sha256sum/ls need these; clone for the shell's children.
