@@ -9,6 +9,10 @@
 //! - the vDSO fallbacks [`VDSO_FALLBACKS`] are always added; the kernel signal
 //!   trampolines [`SIGNAL_TRAMPOLINE`] are added when `rt_sigaction` is reachable;
 //! - glibc's setxid broadcast sites are modelled ([`SETXID_SYSCALLS`]);
+//! - an address-taken syscall wrapper takes its number from every reachable
+//!   indirect call/jump site (any of them may enter it); it stays open when one
+//!   of them passes a non-constant, or when signal handlers can be installed or
+//!   `setcontext`/`swapcontext` is reachable (entries without a call site);
 //! - a syscall number that stays unknown in reachable code makes the result a
 //!   `wildcard` with an explicit [`Unresolved`] entry.
 
@@ -35,7 +39,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-3";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-4";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -156,6 +160,11 @@ pub struct FunctionSummary {
     /// Indirect call/jump sites (not proven jump tables).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indirect_sites: Vec<u64>,
+    /// Argument registers at indirect call/jump sites, as in [`Call::args`],
+    /// sorted by site; a site not listed passes nothing known. Any of these
+    /// sites may enter an address-taken syscall wrapper.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indirect_args: Vec<IndirectArgs>,
     /// Local function addresses taken in this function's code (lea, immediates).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addr_refs: Vec<u64>,
@@ -174,6 +183,14 @@ pub struct Call {
     /// Values of rdi, rsi, rdx, rcx, r8, r9 and rax at the site; kept only
     /// where the callee may be a syscall wrapper (trailing unknowns dropped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<Val>,
+}
+
+/// Values of rdi, rsi, rdx, rcx, r8, r9 and rax at an indirect call or jump
+/// (trailing unknowns dropped).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IndirectArgs {
+    pub site: u64,
     pub args: Vec<Val>,
 }
 

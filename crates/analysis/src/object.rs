@@ -4,8 +4,8 @@
 
 use crate::value::AVal;
 use crate::{
-    Call, DiagKind, Diagnostic, FunctionSummary, ImportRef, Limits, ObjectSummary, Root, RootKind,
-    Stats, SyscallSite, Target, Val, ANALYSIS_VERSION,
+    Call, DiagKind, Diagnostic, FunctionSummary, ImportRef, IndirectArgs, Limits, ObjectSummary,
+    Root, RootKind, Stats, SyscallSite, Target, Val, ANALYSIS_VERSION,
 };
 use confine_elf::{ElfInfo, ElfKind, Machine, RelocKind, SymKind};
 use iced_x86::{
@@ -1241,6 +1241,8 @@ fn dataflow(
 
     // Final pass: read rax at syscalls and argument registers at calls.
     let call_sites: HashSet<u64> = calls.iter().map(|c| c.site).collect();
+    let indirect_set: HashSet<u64> = indirect.iter().copied().collect();
+    let mut indirect_vals: BTreeMap<u64, Vec<Val>> = BTreeMap::new();
     let mut site_vals: HashMap<u64, Val> = HashMap::new();
     let mut call_args: HashMap<u64, Vec<Val>> = HashMap::new();
     let mut modelled: Vec<u64> = Vec::new();
@@ -1280,7 +1282,9 @@ fn dataflow(
             {
                 rax_writer = Some(&i.ins);
             }
-            if call_sites.contains(a) {
+            let direct = call_sites.contains(a);
+            let indirect_site = indirect_set.contains(a);
+            if direct || indirect_site {
                 // rax too: it is whatever the caller holds there (varargs count
                 // in C, the first argument in Go's register ABI).
                 let mut v: Vec<Val> = ARG_REGS.iter().map(|&r| st[r].to_val()).collect();
@@ -1290,7 +1294,12 @@ fn dataflow(
                 {
                     v.pop();
                 }
-                call_args.insert(*a, v);
+                if indirect_site && !v.is_empty() {
+                    indirect_vals.insert(*a, v.clone());
+                }
+                if direct {
+                    call_args.insert(*a, v);
+                }
             }
             transfer(i, &mut st, &call_clobber);
         }
@@ -1326,6 +1335,10 @@ fn dataflow(
         calls,
         syscalls,
         indirect_sites: indirect,
+        indirect_args: indirect_vals
+            .into_iter()
+            .map(|(site, args)| IndirectArgs { site, args })
+            .collect(),
         addr_refs: addr_refs.into_iter().collect(),
         import_refs: import_refs.into_iter().collect(),
     }

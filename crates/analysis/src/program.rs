@@ -19,6 +19,9 @@ const RT_SIGACTION: u32 = 13;
 /// Functions the dynamic loader calls by symbol lookup rather than through a
 /// relocation (glibc >= 2.32 ld.so calls libc's `__libc_early_init`).
 pub const LOADER_CALLED: [&str; 1] = ["__libc_early_init"];
+/// Functions that enter an address-taken function without a call site, with
+/// registers loaded from memory (glibc's `makecontext` contexts).
+const CONTEXT_ENTRY: [&str; 2] = ["setcontext", "swapcontext"];
 /// Issued by the kernel's signal trampolines, never by a visible `syscall`.
 pub const SIGNAL_TRAMPOLINE: [u32; 2] = [15, 219];
 
@@ -361,6 +364,8 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             }
         }
     }
+    // Every node so far is a root (entered with unknown arguments).
+    let roots_end = g.nodes.len();
     // Address-taken pool: (object, address, referencing node and site).
     type Taken = (usize, u64, Option<(usize, u64)>);
     let mut pool: Vec<Taken> = Vec::new();
@@ -430,6 +435,7 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                 .map_or(0, |f| f.syscalls.iter().fold(0, |m, s| m | s.nr.args))
         })
         .collect();
+    let is_target = |n: usize| g.indirect_target.get(n).copied().unwrap_or(false);
     loop {
         let mut changed = false;
         for n in 0..g.nodes.len() {
@@ -527,15 +533,111 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             }
         }
         let m = w.get(n).copied().unwrap_or(0);
-        let is_root = g.parent.get(n).copied().flatten().is_none();
-        if m != 0 && (is_root || g.indirect_target.get(n).copied().unwrap_or(false)) {
+        if m != 0 && n < roots_end {
             let (object, function) = g.fname(n);
             unresolved.push(Unresolved {
                 object,
                 function,
                 site: g.func(n).map_or(0, |f| f.addr),
-                reason: "syscall wrapper is reachable through an indirect call or as a root"
-                    .to_string(),
+                reason: "syscall wrapper is a root (entered with unknown arguments)".to_string(),
+            });
+        }
+    }
+    // Address-taken wrappers: any reachable indirect call/jump site may enter
+    // them, so their numbers are the union of the wrapper arguments over every
+    // reachable indirect site of the program. An argument that is itself an
+    // entry argument of the enclosing function counts as unknown: folding it
+    // into wrapper masks makes nearly every function with an indirect call a
+    // "wrapper" on real programs.
+    // Entries that are no call site (signal delivery, setcontext) pass
+    // arguments we cannot name; any address-taken wrapper then stays open.
+    let other_entries: Vec<usize> = (0..g.nodes.len())
+        .filter(|&n| {
+            g.func(n)
+                .and_then(|f| f.name.as_deref())
+                .is_some_and(|x| CONTEXT_ENTRY.contains(&x))
+        })
+        .collect();
+    let mut address_taken_wrappers: Vec<usize> = Vec::new();
+    for t in (0..g.nodes.len()).filter(|&t| is_target(t)) {
+        let tm = w.get(t).copied().unwrap_or(0);
+        if tm == 0 {
+            continue;
+        }
+        address_taken_wrappers.push(t);
+        let mut open: Option<(usize, u64, usize)> = None;
+        let mut open_sites = 0usize;
+        for n in 0..g.nodes.len() {
+            let Some(f) = g.func(n) else { continue };
+            for &site in &f.indirect_sites {
+                let args = f
+                    .indirect_args
+                    .binary_search_by_key(&site, |a| a.site)
+                    .ok()
+                    .and_then(|i| f.indirect_args.get(i))
+                    .map_or(&[][..], |a| a.args.as_slice());
+                let mut site_open = false;
+                for j in (0..8usize).filter(|j| tm & (1 << j) != 0) {
+                    let v = args.get(j).cloned().unwrap_or_else(Val::unknown);
+                    for &k in &v.consts {
+                        if result.syscalls.contains_key(&k) {
+                            continue;
+                        }
+                        let mut chain = g.chain(n, site);
+                        let (object, function) = g.fname(t);
+                        chain.push(crate::Frame {
+                            object,
+                            function,
+                            address: g.func(t).map_or(0, |f| f.addr),
+                        });
+                        add(
+                            &mut result,
+                            k,
+                            crate::Witness {
+                                chain,
+                                kind: WitnessKind::WrapperCall,
+                            },
+                        );
+                    }
+                    if v.unknown || v.args != 0 {
+                        site_open = true;
+                        open.get_or_insert((n, site, j));
+                    }
+                }
+                open_sites += usize::from(site_open);
+            }
+        }
+        if let Some((n, site, j)) = open {
+            let (object, function) = g.fname(t);
+            let (site_object, site_function) = g.fname(n);
+            unresolved.push(Unresolved {
+                object,
+                function,
+                site: g.func(t).map_or(0, |f| f.addr),
+                reason: format!(
+                    "syscall wrapper is reachable through an indirect call and {open_sites} \
+                     reachable indirect call sites pass a non-constant argument \
+                     (first: argument {j} in {site_function} at {site:#x} in {site_object})"
+                ),
+            });
+        }
+    }
+    let signals = result.syscalls.contains_key(&RT_SIGACTION);
+    if signals || !other_entries.is_empty() {
+        let how = match other_entries.first() {
+            Some(&n) if !signals => format!("{} is reachable", g.fname(n).1),
+            _ => "signal handlers can be installed".to_string(),
+        };
+        for &t in &address_taken_wrappers {
+            let (object, function) = g.fname(t);
+            unresolved.push(Unresolved {
+                object,
+                function,
+                site: g.func(t).map_or(0, |f| f.addr),
+                reason: format!(
+                    "syscall wrapper is address-taken and {how}: it may be entered \
+                     with arguments no call site passes"
+                ),
             });
         }
     }
