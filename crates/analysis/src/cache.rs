@@ -74,7 +74,19 @@ impl SummaryCache {
     /// Cached summary or a fresh analysis (stored; a failed store is ignored).
     /// Non-default limits are part of the key.
     pub fn get_or_compute(&self, data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSummary {
-        let mut d = digest(data);
+        self.get_or_compute_digest(&digest(data), data, elf, limits)
+    }
+
+    /// As [`get_or_compute`](Self::get_or_compute) when the caller already
+    /// knows `sha256(data)` as lowercase hex (the loader computes it once).
+    pub fn get_or_compute_digest(
+        &self,
+        sha256: &str,
+        data: &[u8],
+        elf: &ElfInfo,
+        limits: &Limits,
+    ) -> ObjectSummary {
+        let mut d = sha256.to_string();
         if let Ok(l) = serde_json::to_vec(limits) {
             if serde_json::to_vec(&Limits::default()).ok().as_deref() != Some(l.as_slice()) {
                 let h = digest(&l);

@@ -31,9 +31,9 @@ use std::path::PathBuf;
 pub use cache::{digest, SummaryCache};
 pub use object::{analyze_object, SETXID_SYSCALLS};
 pub use program::{
-    analyze_objects, analyze_program, analyze_program_dynamic, bind_first_definition, Frame,
-    ImportBinding, ObjectRef, ProgramInput, ProgramResult, Witness, WitnessKind, LOADER_CALLED,
-    SIGNAL_TRAMPOLINE, VDSO_FALLBACKS,
+    analyze_objects, analyze_objects_hashed, analyze_program, analyze_program_dynamic,
+    bind_first_definition, Frame, ImportBinding, ObjectRef, ProgramInput, ProgramResult, Witness,
+    WitnessKind, LOADER_CALLED, SIGNAL_TRAMPOLINE, VDSO_FALLBACKS,
 };
 pub use value::Val;
 

@@ -125,6 +125,22 @@ pub fn analyze_objects(
         .collect()
 }
 
+/// As [`analyze_objects`] with each object's known sha256 (lowercase hex), so
+/// the cache key is not hashed a second time.
+pub fn analyze_objects_hashed(
+    inputs: &[(&str, &[u8], &ElfInfo)],
+    limits: &Limits,
+    cache: Option<&SummaryCache>,
+) -> Vec<ObjectSummary> {
+    inputs
+        .par_iter()
+        .map(|(sha, data, elf)| match cache {
+            Some(c) => c.get_or_compute_digest(sha, data, elf, limits),
+            None => analyze_object(data, elf, limits),
+        })
+        .collect()
+}
+
 /// A simple binder for tests and fallbacks: each import (and each symbol an
 /// object reaches through its GOT) binds to the first object in load order that
 /// exports it, honouring versions when both sides have one.

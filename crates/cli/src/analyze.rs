@@ -6,7 +6,7 @@ use crate::args::{AnalyzeArgs, DenyAction as DenyArg, DenyErrno, Format, Profile
 use crate::{output, pipeline, EXIT_FINDINGS};
 use anyhow::{Context, Result};
 use confine_analysis::{
-    analyze_objects, analyze_program_dynamic, ImportBinding, ObjectRef, ObjectSummary,
+    analyze_objects_hashed, analyze_program_dynamic, ImportBinding, ObjectRef, ObjectSummary,
     ProgramInput, ProgramResult, SummaryCache, WitnessKind,
 };
 use confine_loader::{Closure, Roots};
@@ -51,9 +51,13 @@ pub fn analyze_closure(closure: &Closure, cache: Option<&SummaryCache>, quiet: b
     let start = Instant::now();
     let pb = pipeline::progress_bar(quiet, "analysing machine code");
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    let inputs: Vec<(&[u8], &confine_elf::ElfInfo)> =
-        closure.objects.iter().map(|o| (&*o.data, &o.elf)).collect();
-    let summaries = analyze_objects(&inputs, &confine_analysis::Limits::default(), cache);
+    // The loader already hashed every object: the cache key reuses it.
+    let inputs: Vec<(&str, &[u8], &confine_elf::ElfInfo)> = closure
+        .objects
+        .iter()
+        .map(|o| (o.sha256.as_str(), &*o.data, &o.elf))
+        .collect();
+    let summaries = analyze_objects_hashed(&inputs, &confine_analysis::Limits::default(), cache);
     let programs = closure
         .programs
         .par_iter()
