@@ -38,6 +38,22 @@ const SAMPLE_BINARIES: [&str; 6] = [
     "/usr/bin/env",
 ];
 
+/// Run the imported sample image under `profile` with the demo's command.
+fn run_sample(tag: &str, profile: &Path) -> std::process::Output {
+    std::process::Command::new("docker")
+        .args(["run", "--rm", "--security-opt"])
+        .arg(format!("seccomp={}", profile.display()))
+        .args([
+            "--entrypoint",
+            "/entrypoint.sh",
+            tag,
+            "cat",
+            "/data/hello.txt",
+        ])
+        .output()
+        .unwrap()
+}
+
 fn allowed(profile: &Path) -> Vec<String> {
     let v: Value = serde_json::from_slice(&std::fs::read(profile).unwrap()).unwrap();
     v["syscalls"]
@@ -213,18 +229,7 @@ fn sample_rootfs_runs_under_its_profile() {
         "tar -C {} -c . | docker import - {tag} >/dev/null",
         root.display()
     ));
-    let run = std::process::Command::new("docker")
-        .args(["run", "--rm", "--security-opt"])
-        .arg(format!("seccomp={}", prof.display()))
-        .args([
-            "--entrypoint",
-            "/entrypoint.sh",
-            tag,
-            "cat",
-            "/data/hello.txt",
-        ])
-        .output()
-        .unwrap();
+    let run = run_sample(tag, &prof);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -236,17 +241,6 @@ fn sample_rootfs_runs_under_its_profile() {
     // And it needs what the analysis found: without openat nothing runs.
     let broken = dir.path().join("no-openat.json");
     without(&prof, "openat", &broken);
-    let run = std::process::Command::new("docker")
-        .args(["run", "--rm", "--security-opt"])
-        .arg(format!("seccomp={}", broken.display()))
-        .args([
-            "--entrypoint",
-            "/entrypoint.sh",
-            tag,
-            "cat",
-            "/data/hello.txt",
-        ])
-        .output()
-        .unwrap();
+    let run = run_sample(tag, &broken);
     assert!(!run.status.success(), "sample ran without openat");
 }
