@@ -14,6 +14,15 @@ use iced_x86::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
+mod escape;
+
+/// An address loaded into a register, taken only if it escapes.
+#[derive(Clone, Debug)]
+enum Cand {
+    Local(u64),
+    Import(ImportRef),
+}
+
 /// Diagnostics kept per kind and object (the rest are only counted).
 const MAX_DIAGS_PER_KIND: usize = 64;
 const SHT_NOBITS: u32 = 8;
@@ -721,6 +730,9 @@ struct Decoded {
     indirect: Vec<u64>,
     addr_refs: BTreeSet<u64>,
     import_refs: BTreeSet<ImportRef>,
+    /// Addresses loaded into a register (`lea`, GOT `mov`), by site: taken
+    /// only if the value escapes (see [`escape`]).
+    cands: Vec<(u64, Cand)>,
     /// Decoding stopped early (bad bytes or the instruction budget).
     bad: bool,
     /// Range end used while decoding, and instructions decoded (for replay).
@@ -793,6 +805,7 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
     let mut indirect: Vec<u64> = Vec::new();
     let mut addr_refs: BTreeSet<u64> = BTreeSet::new();
     let mut import_refs: BTreeSet<ImportRef> = BTreeSet::new();
+    let mut cands: Vec<(u64, Cand)> = Vec::new();
     let mut new_starts: Vec<u64> = Vec::new();
     let mut work: Vec<u64> = vec![f];
     let mut bad = false;
@@ -892,16 +905,35 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 matches!(fc, FlowControl::IndirectBranch | FlowControl::IndirectCall);
             if ins.is_ip_rel_memory_operand() && !is_branch_mem {
                 let x = ins.ip_rel_memory_address();
+                // An address loaded into a full register is a candidate: it is
+                // taken only if it escapes (see `escape`); comparing a GOT
+                // slot's content (weak-symbol tests) takes nothing.
+                let into_reg = ins.op_count() == 2
+                    && ins.op0_kind() == OpKind::Register
+                    && ins.op0_register().is_gpr64()
+                    && ins.op1_kind() == OpKind::Memory;
                 if let Some(r) = ctx.got.get(&x) {
-                    import_refs.insert(r.clone());
+                    if mn == Mnemonic::Mov && into_reg {
+                        cands.push((ip, Cand::Import(r.clone())));
+                    } else if !matches!(mn, Mnemonic::Cmp | Mnemonic::Test) {
+                        import_refs.insert(r.clone());
+                    }
                 } else if mn == Mnemonic::Lea && ctx.in_exec(x) {
-                    match ctx.classify(x) {
-                        Some(Target::Import(r)) => {
+                    let c = match ctx.classify(x) {
+                        Some(Target::Import(r)) => Some(Cand::Import(r)),
+                        Some(Target::Local(t)) | Some(Target::Ifunc(t)) => {
+                            new_starts.push(t);
+                            Some(Cand::Local(t))
+                        }
+                        None => None,
+                    };
+                    match c {
+                        Some(c) if into_reg => cands.push((ip, c)),
+                        Some(Cand::Import(r)) => {
                             import_refs.insert(r);
                         }
-                        Some(Target::Local(t)) | Some(Target::Ifunc(t)) => {
+                        Some(Cand::Local(t)) => {
                             addr_refs.insert(t);
-                            new_starts.push(t);
                         }
                         None => {}
                     }
@@ -1067,6 +1099,7 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
             indirect,
             addr_refs,
             import_refs,
+            cands,
             bad,
             bound,
             landing,
@@ -1097,9 +1130,10 @@ fn dataflow(
         mut calls,
         mut syscall_sites,
         mut indirect,
-        addr_refs,
-        import_refs,
+        mut addr_refs,
+        mut import_refs,
         landing,
+        cands,
         ..
     } = d;
     let noret_sites: HashSet<u64> = calls
@@ -1165,6 +1199,54 @@ fn dataflow(
         blocks.push((addrs, succs));
     }
 
+    // Loaded addresses that escape are taken; indirect calls through a
+    // register surely holding one become direct calls.
+    if !cands.is_empty() {
+        let sites: Vec<u64> = cands.iter().map(|(s, _)| *s).collect();
+        let mut entries = vec![f];
+        entries.extend(landing.iter().copied());
+        let abi = escape::Abi::new(ctx.elf.gopclntab.is_some());
+        let cfg = escape::Cfg {
+            insns: &insns,
+            jumps: &targets,
+            blocks: &blocks,
+            block_of: &block_of,
+        };
+        let found = escape::analyse(
+            &mut ctx.factory,
+            &abi,
+            &cfg,
+            &entries,
+            &sites,
+            ctx.limits.max_block_visits,
+        );
+        for (site, k, tail) in &found.resolved {
+            let target = match cands.get(*k) {
+                Some((_, Cand::Local(t))) => Target::Local(*t),
+                Some((_, Cand::Import(r))) => Target::Import(r.clone()),
+                None => continue,
+            };
+            indirect.retain(|s| s != site);
+            calls.push(Call {
+                site: *site,
+                target,
+                tail: *tail,
+                args: Vec::new(),
+            });
+        }
+        for ((_, c), e) in cands.into_iter().zip(found.escaped) {
+            match (c, e) {
+                (Cand::Local(t), true) => {
+                    addr_refs.insert(t);
+                }
+                (Cand::Import(r), true) => {
+                    import_refs.insert(r);
+                }
+                _ => {}
+            }
+        }
+    }
+
     // Constant propagation to a fixpoint over the blocks.
     let mut entry: State = [AVal::UNKNOWN; 16];
     for (k, &r) in ARG_REGS.iter().enumerate() {
@@ -1212,11 +1294,20 @@ fn dataflow(
                 transfer(i, &mut st, &call_clobber);
             }
         }
+        let equal_edge = equality_edge(&insns, addrs);
         for s in succs {
             let Some(&sb) = block_of.get(s) else { continue };
             let Some(slot) = inn.get_mut(sb) else {
                 continue;
             };
+            let mut st = st;
+            if let Some((to, r, v)) = equal_edge {
+                if to == *s {
+                    if let Some(x) = st.get_mut(r) {
+                        *x = x.assume_equal(v);
+                    }
+                }
+            }
             let joined = match slot {
                 None => st,
                 Some(old) => {
@@ -1344,6 +1435,52 @@ fn dataflow(
     }
 }
 
+/// A block ending in `test r, r` / `cmp r, imm` then `je`/`jne`: the
+/// successor reached when the comparison holds, the register and its value
+/// there (`r == imm` on that edge; 32-bit compares fix the low 32 bits, all
+/// the kernel reads of a syscall number).
+fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usize, u64)> {
+    let [.., c, j] = addrs else { return None };
+    let jcc = &insns.get(j)?.ins;
+    let cmp = &insns.get(c)?.ins;
+    if jcc.op0_kind() != OpKind::NearBranch64 {
+        return None;
+    }
+    let (taken, fall) = (jcc.near_branch_target(), jcc.next_ip());
+    if taken == fall {
+        return None;
+    }
+    let to = match jcc.mnemonic() {
+        Mnemonic::Je => taken,
+        Mnemonic::Jne => fall,
+        _ => return None,
+    };
+    if cmp.op_count() != 2 || cmp.op0_kind() != OpKind::Register {
+        return None;
+    }
+    let reg = cmp.op0_register();
+    let r = gpr_wide(reg)?;
+    let v = match (cmp.mnemonic(), cmp.op1_kind()) {
+        (Mnemonic::Test, OpKind::Register) if cmp.op1_register() == reg => 0,
+        (
+            Mnemonic::Cmp,
+            OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32
+            | OpKind::Immediate32to64,
+        ) => {
+            let v = cmp.immediate(1);
+            if reg.is_gpr32() {
+                v & 0xffff_ffff
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    Some((to, r, v))
+}
+
 /// Abstract effect of one instruction on the registers.
 fn transfer(i: &Ins, st: &mut State, call_clobber: &HashMap<u64, u16>) {
     let ins = &i.ins;
@@ -1442,11 +1579,39 @@ fn transfer(i: &Ins, st: &mut State, call_clobber: &HashMap<u64, u16>) {
         (Mnemonic::And, Some(d)) => imm1().map(|v| st[d].map(|x| x & v)),
         _ => None,
     };
+    // `mov al, imm` / `mov ax, imm` keep the register's upper bits (musl's
+    // `xor eax,eax; mov $56,%al` before `syscall`).
+    let partial: Option<(usize, AVal)> = (ins.mnemonic() == Mnemonic::Mov
+        && ins.op_count() == 2
+        && ins.op0_kind() == OpKind::Register
+        && matches!(ins.op1_kind(), OpKind::Immediate8 | OpKind::Immediate16))
+    .then(|| {
+        let reg = ins.op0_register();
+        let mask: u64 = if reg.is_gpr16() {
+            0xffff
+        } else if reg.is_gpr8()
+            && !matches!(
+                reg,
+                Register::AH | Register::CH | Register::DH | Register::BH
+            )
+        {
+            0xff
+        } else {
+            return None;
+        };
+        let r = gpr(reg)?;
+        let imm = ins.immediate(1) & mask;
+        Some((r, st[r].map(|x| (x & !mask) | imm)))
+    })
+    .flatten();
     let mut w = i.writes;
     while w != 0 {
         let r = w.trailing_zeros() as usize;
         st[r] = AVal::UNKNOWN;
         w &= w - 1;
+    }
+    if let Some((r, v)) = partial {
+        st[r] = v;
     }
     if let (Some(d), Some(v)) = (dst, computed) {
         // 32-bit writes zero-extend; constants are 32-bit already.

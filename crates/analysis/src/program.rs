@@ -17,8 +17,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 pub const VDSO_FALLBACKS: [u32; 4] = [228, 96, 201, 309];
 const RT_SIGACTION: u32 = 13;
 /// Functions the dynamic loader calls by symbol lookup rather than through a
-/// relocation (glibc >= 2.32 ld.so calls libc's `__libc_early_init`).
-pub const LOADER_CALLED: [&str; 1] = ["__libc_early_init"];
+/// relocation: glibc >= 2.32 ld.so calls libc's `__libc_early_init`; musl's
+/// dynamic linker (libc.so itself) finds its own stages `__dls2b` and
+/// `__dls3` with `find_sym` and jumps to them.
+pub const LOADER_CALLED: [&str; 3] = ["__libc_early_init", "__dls2b", "__dls3"];
 /// Functions that enter an address-taken function without a call site, with
 /// registers loaded from memory (glibc's `makecontext` contexts).
 const CONTEXT_ENTRY: [&str; 2] = ["setcontext", "swapcontext"];

@@ -82,6 +82,15 @@ impl AVal {
         }
     }
 
+    /// The value on a path where it is known to equal `v`: `v` itself, unless
+    /// no path could give `v` (an infeasible edge keeps the old value).
+    pub(crate) fn assume_equal(&self, v: u64) -> AVal {
+        match u32::try_from(v) {
+            Ok(c) if self.unknown || self.args != 0 || self.consts().contains(&c) => AVal::konst(v),
+            _ => *self,
+        }
+    }
+
     fn consts(&self) -> &[u32] {
         self.c.get(..usize::from(self.n)).unwrap_or(&[])
     }

@@ -120,7 +120,13 @@ pub(crate) fn read_eh_frame(ctx: &mut Ctx<'_>) {
             });
             match r {
                 Ok(fde) => {
-                    let start = fde.initial_address();
+                    // Signal-frame FDEs ('S' augmentation, glibc's
+                    // `__restore_rt`) start one byte before the trampoline so
+                    // that the unwinder's pc-1 lookup hits them: the code
+                    // itself starts one byte later.
+                    let start = fde
+                        .initial_address()
+                        .wrapping_add(u64::from(fde.cie().is_signal_trampoline()));
                     fdes.push((start, start.wrapping_add(fde.len())));
                     if fdes.len() >= MAX_FDES {
                         ctx.warn(format!("fde count capped at {MAX_FDES}"));

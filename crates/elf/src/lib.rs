@@ -275,7 +275,9 @@ pub struct ElfInfo {
     pub segments: Vec<Segment>,
     /// PT_TLS (vaddr, memsz), if present.
     pub tls: Option<(u64, u64)>,
-    /// `.eh_frame` FDE ranges (start, end), sorted by start.
+    /// `.eh_frame` FDE ranges (start, end), sorted by start; a signal-frame
+    /// FDE (glibc's `__restore_rt`) starts at its code, one byte past the
+    /// address the FDE names.
     pub fdes: Vec<(u64, u64)>,
     /// Malformed CIEs/FDEs skipped while reading `.eh_frame`.
     pub eh_frame_errors: usize,
