@@ -73,10 +73,34 @@ const R9: usize = 9;
 const R11: usize = 11;
 /// rdi, rsi, rdx, rcx, r8, r9, then rax (argument index 6).
 const ARG_REGS: [usize; 7] = [RDI, RSI, RDX, RCX, R8, R9, RAX];
+/// Argument index of the first stack argument (`[rsp+8]` at entry).
+const STACK_ARG: u8 = 7;
 /// rax, rcx, rdx, rsi, rdi, r8-r11.
 const CALLER_SAVED_MASK: u16 = 0b0000_1111_1100_0111;
+/// Go's register ABI: every register but rsp, rbp and r14 (g).
+const GO_CLOBBERED: u16 = !((1 << 4) | (1 << 5) | (1 << 14));
 
-type State = [AVal; 16];
+/// Stack slots tracked per function (Go objects: `[rsp+d]` spills of
+/// register arguments, reloaded after calls).
+const SLOTS: usize = 8;
+/// State index of rsp's offset from its value at entry (a constant when known).
+const DELTA: usize = 16;
+/// Registers 0..16, rsp's delta, then the tracked stack slots (keyed by their
+/// offset from rsp at entry: 8 is the first stack argument).
+type State = [AVal; 17 + SLOTS];
+const TOP: State = [AVal::UNKNOWN; 17 + SLOTS];
+
+/// rsp's offset from entry, when known.
+fn delta(st: &State) -> Option<i64> {
+    st.get(DELTA)?.single().map(|v| i64::from(v as i32))
+}
+
+fn set_delta(st: &mut State, d: Option<i64>) {
+    st[DELTA] = match d.and_then(|d| i32::try_from(d).ok()) {
+        Some(d) => AVal::konst(u64::from(d as u32)),
+        None => AVal::UNKNOWN,
+    };
+}
 
 fn gpr(r: Register) -> Option<usize> {
     let f = r.full_register() as u32;
@@ -119,6 +143,8 @@ struct Ctx<'d> {
     setxid_model: bool,
     /// C++ landing pads by FDE start.
     landing: BTreeMap<u64, Vec<u64>>,
+    /// Go functions' argument area sizes (`_func.args`), by entry.
+    go_args: HashMap<u64, u32>,
     diags: Vec<Diagnostic>,
     diag_counts: HashMap<DiagKind, usize>,
     stats: Stats,
@@ -248,6 +274,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         names: BTreeMap::new(),
         setxid_model: false,
         landing: BTreeMap::new(),
+        go_args: HashMap::new(),
         diags: Vec::new(),
         diag_counts: HashMap::new(),
         stats: Stats::default(),
@@ -357,6 +384,9 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         for f in &g.functions {
             if ctx.in_exec(f.entry) {
                 ctx.starts.insert(f.entry);
+                if let Some(a) = f.args {
+                    ctx.go_args.insert(f.entry, a);
+                }
                 names.entry(f.entry).or_insert_with(|| f.name.clone());
             }
         }
@@ -701,6 +731,8 @@ enum End {
 struct Ins {
     ins: Instruction,
     writes: u16,
+    /// Writes memory.
+    mem_write: bool,
     end: End,
 }
 
@@ -1079,7 +1111,24 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 }
                 _ => {}
             }
-            insns.insert(ip, Ins { ins, writes, end });
+            let mem_write = ctx.factory.info(&ins).used_memory().iter().any(|m| {
+                matches!(
+                    m.access(),
+                    OpAccess::Write
+                        | OpAccess::CondWrite
+                        | OpAccess::ReadWrite
+                        | OpAccess::ReadCondWrite
+                )
+            });
+            insns.insert(
+                ip,
+                Ins {
+                    ins,
+                    writes,
+                    mem_write,
+                    end,
+                },
+            );
             if end == End::Stop {
                 break;
             }
@@ -1145,15 +1194,80 @@ fn dataflow(
         })
         .map(|c| c.site)
         .collect();
+    // Go's register ABI has no callee-saved registers but rsp, rbp and r14.
+    let go = ctx.elf.gopclntab.is_some();
+    let saved_mask = if go { GO_CLOBBERED } else { CALLER_SAVED_MASK };
     let call_clobber: HashMap<u64, u16> = calls
         .iter()
         .filter(|c| !c.tail)
         .map(|c| {
             let m = match c.target {
-                Target::Local(t) => clobber.get(&t).copied().unwrap_or(CALLER_SAVED_MASK),
-                _ => CALLER_SAVED_MASK,
+                Target::Local(t) => clobber.get(&t).copied().unwrap_or(saved_mask),
+                _ => saved_mask,
             };
-            (c.site, (m & CALLER_SAVED_MASK) | 1)
+            (c.site, (m & saved_mask) | 1)
+        })
+        .collect();
+    // Stack slots (Go): the first entry-relative offsets read or written by
+    // 8-byte moves, found by a linear walk that follows rsp adjustments.
+    let mut slots: Vec<i64> = Vec::new();
+    if go {
+        // First the first stack argument (passed on by tail jumps), then the
+        // outgoing first stack argument at each call ([rsp] there), then
+        // slots moved to or from rax, then other spill slots in address order.
+        let mut at_calls: Vec<i64> = Vec::new();
+        let mut moved: Vec<i64> = Vec::new();
+        let mut via_rax: Vec<i64> = Vec::new();
+        let mut dl: Option<i64> = Some(0);
+        let mut body: Option<i64> = Some(0);
+        for i in insns.values() {
+            let ins = &i.ins;
+            if matches!(ins.flow_control(), FlowControl::Call) {
+                at_calls.extend(dl);
+            }
+            if ins.mnemonic() == Mnemonic::Mov
+                && ins.op_count() == 2
+                && (ins.op0_kind() == OpKind::Memory || ins.op1_kind() == OpKind::Memory)
+                && ins.memory_size().size() == 8
+            {
+                if let (Some(d), Some(x)) = (rsp_disp(ins), dl) {
+                    // rax carries the number in Go's register ABI.
+                    let rax = [ins.op0_register(), ins.op1_register()]
+                        .iter()
+                        .any(|r| gpr(*r) == Some(RAX));
+                    if rax {
+                        via_rax.push(x + d);
+                    } else {
+                        moved.push(x + d);
+                    }
+                }
+            }
+            dl = next_delta(ins, i.writes, dl);
+            body = match (body, dl) {
+                (Some(b), Some(x)) => Some(b.min(x)),
+                (b, x) => b.or(x),
+            };
+            // Code after an epilogue's return runs at the body's depth.
+            if i.end == End::Stop {
+                dl = body;
+            }
+        }
+        for e in std::iter::once(8)
+            .chain(at_calls)
+            .chain(via_rax)
+            .chain(moved)
+        {
+            if !slots.contains(&e) && slots.len() < SLOTS {
+                slots.push(e);
+            }
+        }
+    }
+    let call_kill: HashMap<u64, u64> = calls
+        .iter()
+        .filter(|c| !c.tail)
+        .filter_map(|c| match c.target {
+            Target::Local(t) => Some((c.site, u64::from(*ctx.go_args.get(&t)?))),
+            _ => None,
         })
         .collect();
     // Basic blocks.
@@ -1247,10 +1361,21 @@ fn dataflow(
         }
     }
 
+    let tx = Tx {
+        call_clobber: &call_clobber,
+        slots: &slots,
+        call_kill: &call_kill,
+    };
     // Constant propagation to a fixpoint over the blocks.
-    let mut entry: State = [AVal::UNKNOWN; 16];
+    let mut entry: State = TOP;
     for (k, &r) in ARG_REGS.iter().enumerate() {
         entry[r] = AVal::arg(k as u8);
+    }
+    set_delta(&mut entry, Some(0));
+    // The first stack argument (Go's stack ABI: the syscall number of
+    // `syscall.Syscall` and its assembly relatives) is argument 7.
+    if let Some(k) = tx.slot(8) {
+        entry[k] = AVal::arg(STACK_ARG);
     }
     let mut inn: Vec<Option<State>> = vec![None; blocks.len()];
     let mut queued: Vec<bool> = vec![false; blocks.len()];
@@ -1266,7 +1391,7 @@ fn dataflow(
         if let Some(&b) = block_of.get(lp) {
             if let Some(slot) = inn.get_mut(b) {
                 if slot.is_none() {
-                    *slot = Some([AVal::UNKNOWN; 16]);
+                    *slot = Some(TOP);
                     wl.push_back(b);
                 }
             }
@@ -1291,7 +1416,7 @@ fn dataflow(
         };
         for a in addrs {
             if let Some(i) = insns.get(a) {
-                transfer(i, &mut st, &call_clobber);
+                transfer(i, &mut st, &tx);
             }
         }
         let equal_edge = equality_edge(&insns, addrs);
@@ -1332,6 +1457,7 @@ fn dataflow(
 
     // Final pass: read rax at syscalls and argument registers at calls.
     let call_sites: HashSet<u64> = calls.iter().map(|c| c.site).collect();
+    let tails: HashSet<u64> = calls.iter().filter(|c| c.tail).map(|c| c.site).collect();
     let indirect_set: HashSet<u64> = indirect.iter().copied().collect();
     let mut indirect_vals: BTreeMap<u64, Vec<Val>> = BTreeMap::new();
     let mut site_vals: HashMap<u64, Val> = HashMap::new();
@@ -1340,7 +1466,7 @@ fn dataflow(
     for (b, (addrs, _)) in blocks.iter().enumerate() {
         let mut st = match inn.get(b).copied().flatten() {
             Some(s) if !gave_up => s,
-            _ => [AVal::UNKNOWN; 16],
+            _ => TOP,
         };
         let mut rax_writer: Option<&Instruction> = None;
         for a in addrs {
@@ -1377,8 +1503,15 @@ fn dataflow(
             let indirect_site = indirect_set.contains(a);
             if direct || indirect_site {
                 // rax too: it is whatever the caller holds there (varargs count
-                // in C, the first argument in Go's register ABI).
+                // in C, the first argument in Go's register ABI); then the
+                // callee's first stack argument: [rsp] here, or [rsp+8] for a
+                // tail jump.
                 let mut v: Vec<Val> = ARG_REGS.iter().map(|&r| st[r].to_val()).collect();
+                let tail = tails.contains(a) || i.ins.flow_control() == FlowControl::IndirectBranch;
+                v.push(
+                    tx.slot_at(&st, if tail { 8 } else { 0 })
+                        .map_or_else(Val::unknown, |k| st[k].to_val()),
+                );
                 while v
                     .last()
                     .is_some_and(|x| x.unknown && x.consts.is_empty() && x.args == 0)
@@ -1392,7 +1525,7 @@ fn dataflow(
                     call_args.insert(*a, v);
                 }
             }
-            transfer(i, &mut st, &call_clobber);
+            transfer(i, &mut st, &tx);
         }
     }
     for m in modelled {
@@ -1482,19 +1615,99 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
 }
 
 /// Abstract effect of one instruction on the registers.
-fn transfer(i: &Ins, st: &mut State, call_clobber: &HashMap<u64, u16>) {
+/// What [`transfer`] needs to know about the function's calls and frame.
+struct Tx<'a> {
+    /// Caller-saved registers each call site may change.
+    call_clobber: &'a HashMap<u64, u16>,
+    /// Offsets from rsp of the tracked stack slots (state indices 16..).
+    slots: &'a [i64],
+    /// Bytes above rsp each call site's callee may write (its arguments and
+    /// spill area); absent: any.
+    call_kill: &'a HashMap<u64, u64>,
+}
+
+impl Tx<'_> {
+    fn slot(&self, e: i64) -> Option<usize> {
+        self.slots.iter().position(|&x| x == e).map(|i| 17 + i)
+    }
+
+    /// Forget slots overlapping entry-relative `[e, e + size)`.
+    fn kill(&self, st: &mut State, e: i64, size: i64) {
+        for (i, &x) in self.slots.iter().enumerate() {
+            if x < e.saturating_add(size) && e < x.saturating_add(8) {
+                if let Some(v) = st.get_mut(17 + i) {
+                    *v = AVal::UNKNOWN;
+                }
+            }
+        }
+    }
+
+    fn kill_all(&self, st: &mut State) {
+        self.kill(st, i64::MIN / 2, i64::MAX);
+    }
+
+    /// The slot `[rsp + d]` refers to now.
+    fn slot_at(&self, st: &State, d: i64) -> Option<usize> {
+        self.slot(delta(st)?.checked_add(d)?)
+    }
+}
+
+/// rsp's offset from entry after `ins` (calls return with rsp unchanged).
+fn next_delta(ins: &Instruction, writes: u16, d: Option<i64>) -> Option<i64> {
+    if writes & (1 << 4) == 0
+        || matches!(
+            ins.flow_control(),
+            FlowControl::Call | FlowControl::IndirectCall
+        )
+    {
+        return d;
+    }
+    let d = d?;
+    let rsp_dst = ins.op_count() >= 1
+        && ins.op0_kind() == OpKind::Register
+        && ins.op0_register() == Register::RSP;
+    let imm = || {
+        matches!(
+            ins.op1_kind(),
+            OpKind::Immediate8to64 | OpKind::Immediate32to64 | OpKind::Immediate32
+        )
+        .then(|| ins.immediate(1) as i64)
+    };
+    match ins.mnemonic() {
+        Mnemonic::Push => Some(d - 8),
+        Mnemonic::Pop => Some(d + 8),
+        Mnemonic::Sub if rsp_dst => Some(d - imm()?),
+        Mnemonic::Add if rsp_dst => Some(d + imm()?),
+        Mnemonic::Lea if rsp_dst && ins.memory_index() == Register::None => {
+            (ins.memory_base() == Register::RSP).then(|| d + ins.memory_displacement64() as i64)
+        }
+        _ => None,
+    }
+}
+
+/// `[rsp + d]` with no index register: d.
+fn rsp_disp(ins: &Instruction) -> Option<i64> {
+    (ins.memory_base() == Register::RSP && ins.memory_index() == Register::None)
+        .then(|| ins.memory_displacement64() as i64)
+}
+
+fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
     let ins = &i.ins;
     match ins.mnemonic() {
         Mnemonic::Syscall => {
             st[RAX] = AVal::UNKNOWN;
             st[RCX] = AVal::UNKNOWN;
             st[R11] = AVal::UNKNOWN;
+            // The kernel writes through pointer arguments, perhaps into
+            // this frame.
+            tx.kill_all(st);
             return;
         }
         _ if ins.flow_control() == FlowControl::Call
             || ins.flow_control() == FlowControl::IndirectCall =>
         {
-            let mut m = call_clobber
+            let mut m = tx
+                .call_clobber
                 .get(&ins.ip())
                 .copied()
                 .unwrap_or(CALLER_SAVED_MASK);
@@ -1505,10 +1718,58 @@ fn transfer(i: &Ins, st: &mut State, call_clobber: &HashMap<u64, u16>) {
                 }
                 m &= m - 1;
             }
+            match (tx.call_kill.get(&ins.ip()), delta(st)) {
+                (Some(&n), Some(d)) => tx.kill(st, d, i64::try_from(n).unwrap_or(i64::MAX)),
+                _ => tx.kill_all(st),
+            }
             return;
         }
         _ => {}
     }
+    if !tx.slots.is_empty() {
+        // Spills to and stores over tracked slots; any other memory write
+        // may alias the frame.
+        if i.mem_write {
+            let store = (ins.mnemonic() == Mnemonic::Mov
+                && ins.op_count() == 2
+                && ins.op0_kind() == OpKind::Memory)
+                .then(|| rsp_disp(ins))
+                .flatten();
+            match store.and_then(|d| tx.slot_at(st, d)) {
+                Some(k) if ins.memory_size().size() == 8 => {
+                    let v = match ins.op1_kind() {
+                        OpKind::Register => gpr_wide(ins.op1_register())
+                            .filter(|_| ins.op1_register().is_gpr64())
+                            .map_or(AVal::UNKNOWN, |r| st[r]),
+                        OpKind::Immediate32to64 => AVal::konst(ins.immediate(1)),
+                        _ => AVal::UNKNOWN,
+                    };
+                    st[k] = v;
+                }
+                _ => {
+                    let at = (0..ins.op_count())
+                        .any(|k| ins.op_kind(k) == OpKind::Memory)
+                        .then(|| Some(delta(st)? + rsp_disp(ins)?))
+                        .flatten();
+                    match at {
+                        Some(e) => tx.kill(st, e, ins.memory_size().size().max(1) as i64),
+                        None => tx.kill_all(st),
+                    }
+                }
+            }
+        }
+    }
+    // rsp moves: track its offset from entry.
+    if i.writes & (1 << 4) != 0 {
+        let d = next_delta(ins, i.writes, delta(st));
+        set_delta(st, d);
+    }
+    let slot_load = || {
+        (ins.mnemonic() == Mnemonic::Mov && ins.op_count() == 2 && ins.op1_kind() == OpKind::Memory)
+            .then(|| rsp_disp(ins).and_then(|d| tx.slot_at(st, d)))
+            .flatten()
+            .map(|k| st[k])
+    };
     let dst = if ins.op_count() >= 1 && ins.op0_kind() == OpKind::Register {
         gpr_wide(ins.op0_register())
     } else {
@@ -1543,7 +1804,7 @@ fn transfer(i: &Ins, st: &mut State, call_clobber: &HashMap<u64, u16>) {
     let computed: Option<AVal> = match (ins.mnemonic(), dst) {
         (Mnemonic::Mov, Some(_)) => match src_reg() {
             Some(s) => Some(st[s]),
-            None => imm1().map(AVal::konst),
+            None => imm1().map(AVal::konst).or_else(slot_load),
         },
         (Mnemonic::Movsxd | Mnemonic::Movzx | Mnemonic::Movsx, Some(_)) => src_reg().map(|s| st[s]),
         (Mnemonic::Xor | Mnemonic::Sub, Some(d))

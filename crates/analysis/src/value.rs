@@ -91,6 +91,14 @@ impl AVal {
         }
     }
 
+    /// The one constant this value can be.
+    pub(crate) fn single(&self) -> Option<u32> {
+        match self.consts() {
+            [c] if !self.unknown && self.args == 0 => Some(*c),
+            _ => None,
+        }
+    }
+
     fn consts(&self) -> &[u32] {
         self.c.get(..usize::from(self.n)).unwrap_or(&[])
     }

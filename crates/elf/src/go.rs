@@ -11,6 +11,10 @@ pub struct GoFunc {
     pub entry: u64,
     pub end: u64,
     pub name: String,
+    /// Bytes of arguments (and, for the register ABI, the spill area) the
+    /// function owns in its caller's frame; None when the table says unknown.
+    #[serde(default)]
+    pub args: Option<u32>,
 }
 
 /// The decoded `.gopclntab`.
@@ -20,6 +24,11 @@ pub struct GoPclntab {
     /// 0xfffffff0 (1.18-1.19), 0xfffffff1 (1.20+).
     pub magic: u32,
     pub functions: Vec<GoFunc>,
+}
+
+/// `_func.args`: a size, or negative (ArgsSizeUnknown) for some assembly.
+fn args_size(v: Option<u32>) -> Option<u32> {
+    v.filter(|&a| i32::try_from(a).is_ok())
 }
 
 const GO12: u32 = 0xffff_fffb;
@@ -98,6 +107,7 @@ fn decode(tab: &Tab<'_>, magic: u32, text_start: impl Fn(u64, u64) -> u64) -> Op
                     entry: text.wrapping_add(u64::from(entry)),
                     end: text.wrapping_add(u64::from(end)),
                     name,
+                    args: args_size(tab.u32(f + 8)),
                 });
             }
         }
@@ -112,7 +122,13 @@ fn decode(tab: &Tab<'_>, magic: u32, text_start: impl Fn(u64, u64) -> u64) -> Op
                 let f = pcln.checked_add(funcoff)?;
                 let nameoff = tab.u32(f + p)?;
                 let name = tab.name(funcname.checked_add(u64::from(nameoff))?);
-                out.push(GoFunc { entry, end, name });
+                let args = args_size(tab.u32(f + p + 4));
+                out.push(GoFunc {
+                    entry,
+                    end,
+                    name,
+                    args,
+                });
             }
         }
         GO12 => {
@@ -127,6 +143,7 @@ fn decode(tab: &Tab<'_>, magic: u32, text_start: impl Fn(u64, u64) -> u64) -> Op
                     entry,
                     end,
                     name: tab.name(u64::from(nameoff)),
+                    args: args_size(tab.u32(funcoff.checked_add(p + 4)?)),
                 });
             }
         }
@@ -302,7 +319,9 @@ mod tests {
         put(&mut b, 40, &80u64.to_le_bytes());
         put(&mut b, 48, &0x1100u64.to_le_bytes());
         put(&mut b, 64 + 8, &96u32.to_le_bytes());
+        put(&mut b, 64 + 12, &24u32.to_le_bytes());
         put(&mut b, 80 + 8, &106u32.to_le_bytes());
+        put(&mut b, 80 + 12, &0x8000_0000u32.to_le_bytes()); // ArgsSizeUnknown
         put(&mut b, 96, b"main.main\0main.f\0");
         let f = decode(&tab(&b), GO12, |_, r| r).unwrap();
         assert_eq!(
@@ -311,12 +330,14 @@ mod tests {
                 GoFunc {
                     entry: 0x1000,
                     end: 0x1040,
-                    name: "main.main".into()
+                    name: "main.main".into(),
+                    args: Some(24),
                 },
                 GoFunc {
                     entry: 0x1040,
                     end: 0x1100,
-                    name: "main.f".into()
+                    name: "main.f".into(),
+                    args: None,
                 },
             ]
         );
@@ -341,6 +362,7 @@ mod tests {
         // _func at 140: entry, nameoff
         put(&mut b, 140, &0x2000u64.to_le_bytes());
         put(&mut b, 148, &5u32.to_le_bytes());
+        put(&mut b, 152, &16u32.to_le_bytes());
         put(&mut b, 200, b"junk\0runtime.main\0");
         let f = decode(&tab(&b), GO116, |_, r| r).unwrap();
         assert_eq!(
@@ -348,7 +370,8 @@ mod tests {
             vec![GoFunc {
                 entry: 0x2000,
                 end: 0x2080,
-                name: "runtime.main".into()
+                name: "runtime.main".into(),
+                args: Some(16),
             }]
         );
         // Truncated table: None, never a panic.

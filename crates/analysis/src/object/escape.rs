@@ -20,7 +20,7 @@
 //! address: `call *%r15` after `mov syscall@GOT, %r15` (a GOT load hoisted
 //! out of a loop) is a direct call to `syscall`, with its arguments known.
 
-use super::{gpr, End, Ins, CALLER_SAVED_MASK, R11, RAX, RCX, RDX};
+use super::{gpr, End, Ins, CALLER_SAVED_MASK, GO_CLOBBERED, R11, RAX, RCX, RDX};
 use iced_x86::{FlowControl, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -34,6 +34,8 @@ pub(super) struct Abi {
     pub call_args: u16,
     /// Every register is an argument (Go's register ABI).
     pub args_only: bool,
+    /// Registers a call may change.
+    pub clobbered: u16,
     /// Registers the caller may read after a return.
     pub returns: u16,
 }
@@ -44,12 +46,14 @@ impl Abi {
             Abi {
                 call_args: !(1 << 4), // everything but rsp
                 args_only: true,
+                clobbered: GO_CLOBBERED,
                 returns: !(1 << 4),
             }
         } else {
             Abi {
                 call_args: CALLER_SAVED_MASK,
                 args_only: false,
+                clobbered: CALLER_SAVED_MASK,
                 returns: (1 << RAX) | (1 << RDX),
             }
         }
@@ -307,7 +311,7 @@ fn step(
                 }
             }
             for r in 0..16 {
-                if CALLER_SAVED_MASK & (1 << r) != 0 {
+                if abi.clobbered & (1 << r) != 0 {
                     st.clear(r);
                 }
             }
