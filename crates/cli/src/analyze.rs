@@ -46,38 +46,123 @@ pub fn cache(no_cache: bool, dir: &Option<PathBuf>) -> Option<SummaryCache> {
     }
 }
 
-/// Analyse every object of the closure once, then each program.
+/// What one program's analysis reads, decided from the closure alone (no
+/// summaries needed): its objects in load order (then those loaded at run
+/// time), the loader's bindings renumbered to positions in that list, and
+/// which of them are entered through pointers.
+struct Plan {
+    /// Indices into `Closure::objects`.
+    order: Vec<usize>,
+    bindings: Vec<ImportBinding>,
+    dynamic: Vec<usize>,
+    /// Index into `Closure::objects` of the interpreter.
+    interp: Option<usize>,
+}
+
+/// The identity of the running build, part of every memoised program key:
+/// a rebuilt `confine` never reuses whole-program results of another build
+/// even when `ANALYSIS_VERSION` was not bumped. `None` disables the memo.
+fn build_salt() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let m = std::fs::metadata(&exe).ok()?;
+    let t = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "{} {} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        exe.display(),
+        m.len(),
+        t.as_nanos()
+    ))
+}
+
+/// Analyse each program of the closure. With a cache, a program whose inputs
+/// (every object's content hash and path, bindings, run-time loaded objects,
+/// analysis version, build) were seen before is read back whole; the others
+/// get the summaries of their objects (cached per object, in parallel) and
+/// one reachability pass each.
 pub fn analyze_closure(closure: &Closure, cache: Option<&SummaryCache>, quiet: bool) -> Analysis {
     let start = Instant::now();
     let pb = pipeline::progress_bar(quiet, "analysing machine code");
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    // The loader already hashed every object: the cache key reuses it.
-    let inputs: Vec<(&str, &[u8], &confine_elf::ElfInfo)> = closure
-        .objects
+    let limits = confine_analysis::Limits::default();
+    let plans: Vec<Plan> = closure.programs.iter().map(|p| plan(closure, p)).collect();
+    let salt = cache.and_then(|_| build_salt());
+    let keys: Vec<Option<String>> = plans
         .iter()
+        .map(|pl| {
+            let salt = salt.as_deref()?;
+            let objects: Vec<(&str, &str, bool)> = pl
+                .order
+                .iter()
+                .filter_map(|&i| {
+                    let o = closure.objects.get(i)?;
+                    Some((o.path.as_str(), o.sha256.as_str(), pl.interp == Some(i)))
+                })
+                .collect();
+            SummaryCache::program_key(&objects, &pl.bindings, &pl.dynamic, &limits, salt)
+        })
+        .collect();
+    let memo: Vec<Option<ProgramResult>> = keys
+        .par_iter()
+        .map(|k| cache?.get_program(k.as_deref()?))
+        .collect();
+    // Summaries only for the objects of programs not memoised.
+    let mut needed = vec![false; closure.objects.len()];
+    for (pl, m) in plans.iter().zip(&memo) {
+        if m.is_none() {
+            for &i in &pl.order {
+                if let Some(n) = needed.get_mut(i) {
+                    *n = true;
+                }
+            }
+        }
+    }
+    let wanted: Vec<usize> = (0..closure.objects.len())
+        .filter(|&i| needed.get(i) == Some(&true))
+        .collect();
+    // The loader already hashed every object: the cache key reuses it.
+    let inputs: Vec<(&str, &[u8], &confine_elf::ElfInfo)> = wanted
+        .iter()
+        .filter_map(|&i| closure.objects.get(i))
         .map(|o| (o.sha256.as_str(), &*o.data, &o.elf))
         .collect();
-    let summaries = analyze_objects_hashed(&inputs, &confine_analysis::Limits::default(), cache);
+    let computed = analyze_objects_hashed(&inputs, &limits, cache);
+    let mut summaries: Vec<Option<ObjectSummary>> = vec![None; closure.objects.len()];
+    for (i, s) in wanted.into_iter().zip(computed) {
+        if let Some(slot) = summaries.get_mut(i) {
+            *slot = Some(s);
+        }
+    }
     let programs = closure
         .programs
         .par_iter()
-        .map(|p| (p.path.clone(), program_result(closure, &summaries, p)))
+        .zip(plans.par_iter())
+        .zip(memo.into_par_iter().zip(keys.par_iter()))
+        .map(|((p, pl), (m, k))| {
+            let r = m.unwrap_or_else(|| {
+                let r = program_result(closure, &summaries, pl);
+                if let (Some(c), Some(k)) = (cache, k) {
+                    let _ = c.put_program(k, &r);
+                }
+                r
+            });
+            (p.path.clone(), r)
+        })
         .collect();
     pb.finish_and_clear();
     Analysis {
         programs,
-        objects_analysed: summaries.len(),
+        objects_analysed: closure.objects.len(),
         elapsed_ms: start.elapsed().as_millis(),
     }
 }
 
-/// One program: its objects in load order (then those loaded at run time),
-/// with the loader's bindings renumbered to positions in that list.
-fn program_result(
-    closure: &Closure,
-    summaries: &[ObjectSummary],
-    p: &confine_loader::Program,
-) -> ProgramResult {
+/// One program's [`Plan`].
+fn plan(closure: &Closure, p: &confine_loader::Program) -> Plan {
     let mut order: Vec<usize> = Vec::new();
     let mut dynamic: Vec<usize> = Vec::new();
     let mut local: HashMap<usize, usize> = HashMap::new();
@@ -94,8 +179,7 @@ fn program_result(
         (*i, entered_by_pointer)
     });
     for (i, rt) in loaded.chain(at_run_time) {
-        if closure.objects.get(i).is_some() && summaries.get(i).is_some() && !local.contains_key(&i)
-        {
+        if closure.objects.get(i).is_some() && !local.contains_key(&i) {
             if rt {
                 dynamic.push(order.len());
             }
@@ -103,16 +187,6 @@ fn program_result(
             order.push(i);
         }
     }
-    let objects: Vec<ObjectRef> = order
-        .iter()
-        .filter_map(|&i| {
-            Some(ObjectRef {
-                path: &closure.objects.get(i)?.path,
-                summary: summaries.get(i)?,
-                interp: p.interp == Some(i),
-            })
-        })
-        .collect();
     let bindings = p
         .bindings
         .iter()
@@ -125,7 +199,45 @@ fn program_result(
             })
         })
         .collect();
-    analyze_program_dynamic(&ProgramInput { objects, bindings }, &dynamic)
+    Plan {
+        order,
+        bindings,
+        dynamic,
+        interp: p.interp,
+    }
+}
+
+/// One program's analysis from its plan. Every object of the plan has a
+/// summary by construction; one without would be analysed as unsupported
+/// (which makes the program a wildcard), never dropped, so the bindings'
+/// positions stay right.
+fn program_result(
+    closure: &Closure,
+    summaries: &[Option<ObjectSummary>],
+    plan: &Plan,
+) -> ProgramResult {
+    let missing = ObjectSummary::default();
+    let objects: Vec<ObjectRef> = plan
+        .order
+        .iter()
+        .filter_map(|&i| {
+            Some(ObjectRef {
+                path: &closure.objects.get(i)?.path,
+                summary: summaries
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .unwrap_or(&missing),
+                interp: plan.interp == Some(i),
+            })
+        })
+        .collect();
+    analyze_program_dynamic(
+        &ProgramInput {
+            objects,
+            bindings: plan.bindings.clone(),
+        },
+        &plan.dynamic,
+    )
 }
 
 /// A witness chain as text: `object!function@0xaddr` frames.
@@ -257,11 +369,17 @@ pub fn profile(args: &ProfileArgs, quiet: bool) -> Result<u8> {
         Format::Kubernetes => confine_profile::to_kubernetes_spo(p, &args.k8s_name, "default")?,
         Format::Systemd => confine_profile::to_systemd(p),
     };
-    output::write_atomic(&args.output, text.as_bytes())?;
-    if args.output != "-" {
-        // Full reasons (witness chains) beside the profile, for `confine explain`.
+    if args.output == "-" {
+        output::write_atomic(&args.output, text.as_bytes())?;
+    } else {
+        // Full reasons (witness chains) beside the profile, for `confine
+        // explain`: both files are renamed into place together, or neither.
         let side = serde_json::to_string_pretty(&p.reasons)? + "\n";
-        output::write_atomic(&format!("{}.reasons.json", args.output), side.as_bytes())?;
+        let side_path = format!("{}.reasons.json", args.output);
+        output::write_all_atomic(&[
+            (args.output.as_str(), text.as_bytes()),
+            (side_path.as_str(), side.as_bytes()),
+        ])?;
     }
     let wildcard: Vec<&str> = built
         .analysis
@@ -472,4 +590,77 @@ pub fn analyze_paths(args: &AnalyzeArgs, quiet: bool) -> Result<u8> {
         );
     }
     Ok(if wildcard { EXIT_FINDINGS } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_closure(programs: &[&str]) -> Closure {
+        let root = confine_loader::HostDir::new("/");
+        let roots = Roots {
+            extra: programs.iter().map(|p| p.to_string()).collect(),
+            workdir: "/".into(),
+            ..Roots::default()
+        };
+        confine_loader::build_closure(&root, &roots, &confine_loader::Limits::default())
+    }
+
+    fn as_json(a: &Analysis) -> serde_json::Value {
+        serde_json::to_value(&a.programs).unwrap()
+    }
+
+    fn memo_entries(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir.join("programs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// A memoised program reads back exactly what the analysis computes; a
+    /// damaged memo entry or a changed object is recomputed, never trusted.
+    #[test]
+    fn memoised_programs_match_the_analysis() {
+        let progs = ["/usr/bin/true", "/usr/bin/ls"];
+        if let Some(p) = progs.iter().find(|p| !std::path::Path::new(p).exists()) {
+            eprintln!("skipped: {p} not here");
+            return;
+        }
+        let closure = host_closure(&progs);
+        assert_eq!(closure.programs.len(), 2);
+        let fresh = as_json(&analyze_closure(&closure, None, true));
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SummaryCache::new(dir.path()).unwrap();
+        let cold = analyze_closure(&closure, Some(&cache), true);
+        assert_eq!(as_json(&cold), fresh);
+        assert_eq!(memo_entries(dir.path()), 2);
+        let warm = analyze_closure(&closure, Some(&cache), true);
+        assert_eq!(as_json(&warm), fresh);
+        assert_eq!(warm.objects_analysed, closure.objects.len());
+        // Damaged memo entries: a miss, recomputed and rewritten.
+        for e in std::fs::read_dir(dir.path().join("programs")).unwrap() {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+        }
+        assert_eq!(
+            as_json(&analyze_closure(&closure, Some(&cache), true)),
+            fresh
+        );
+        assert_eq!(memo_entries(dir.path()), 2);
+        // Another content for libc (same path): both programs miss.
+        let mut changed = host_closure(&progs);
+        let libc = changed
+            .objects
+            .iter_mut()
+            .find(|o| o.path.ends_with("/libc.so.6"))
+            .expect("libc in the closure");
+        libc.sha256 = "00".repeat(32);
+        let again = analyze_closure(&changed, Some(&cache), true);
+        assert_eq!(memo_entries(dir.path()), 4);
+        assert_eq!(as_json(&again), fresh, "same bytes, same result");
+        // A program whose own closure did not change still hits.
+        let only_true = host_closure(&progs[..1]);
+        analyze_closure(&only_true, Some(&cache), true);
+        assert_eq!(memo_entries(dir.path()), 4);
+    }
 }
