@@ -14,10 +14,19 @@ IMAGE references:
   PATH                       an existing file or folder, detected
 
 Exit codes:
-  0  success
-  1  error (unreadable image, limit exceeded, engine failure, I/O)
-  2  usage error
-  3  verification found denials, or the profile had to fall back to a wildcard
+  0    success
+  1    error: unreadable or hostile image, a limit exceeded, an I/O error
+       (full disk, read-only output folder), an error reply of the engine
+  2    usage error
+  3    verify: a syscall was denied; profile/analyze/batch: a program fell
+       back to a wildcard (Docker's default set)
+  4    verify: the container failed with no syscall denied (did not start,
+       exited at once with a non-zero status, a --check never passed)
+  5    the Docker engine cannot be reached or stopped answering (no socket,
+       connection closed mid-reply, malformed reply, timeout)
+  124  --time-limit reached (the stage is named; containers removed)
+  130  interrupted by Ctrl-C (SIGINT); containers and temporary files removed
+  143  terminated by SIGTERM; the same cleanup
 ";
 
 #[derive(Parser, Debug)]
@@ -31,6 +40,10 @@ pub struct Cli {
     /// No progress or summaries on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Stop after this many seconds of wall time (exit code 124, naming the
+    /// stage), removing any container started; 0 for no limit.
+    #[arg(long, global = true, default_value_t = 3600, value_name = "SECS")]
+    pub time_limit: u64,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -7,6 +7,7 @@ mod inspect;
 mod observe;
 mod output;
 mod pipeline;
+mod stop;
 
 use anyhow::{Context, Result};
 use args::{Cli, Command};
@@ -17,15 +18,80 @@ use std::process::ExitCode;
 
 /// Exit code for "verification found denials" and "the profile fell back to a wildcard".
 pub const EXIT_FINDINGS: u8 = 3;
+/// Exit code of `verify` when the container failed with no syscall denied.
+pub const EXIT_CONTAINER_FAILED: u8 = 4;
+/// Exit code when the Docker engine cannot be reached or stopped answering.
+pub const EXIT_ENGINE: u8 = 5;
+/// Exit code of any other error.
+pub const EXIT_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let limit = (cli.time_limit > 0).then(|| std::time::Duration::from_secs(cli.time_limit));
+    if let Err(e) = stop::install(limit) {
+        eprintln!("confine: warning: Ctrl-C and --time-limit cannot be handled: {e:#}");
+    }
+    let (code, message) = match run(cli) {
+        Ok(code) => (code, None),
         Err(e) => {
-            eprintln!("confine: {e:#}");
-            ExitCode::from(1)
+            let code = exit_code(&e);
+            let message = match stop_reason(&e) {
+                Some(r) => stop::message(r),
+                None => format!("confine: {}", render(&e)),
+            };
+            (code, Some(message))
         }
+    };
+    stop::exit_now(code, message.as_deref())
+}
+
+/// The error and its causes on one line, each cause once: many errors
+/// repeat their source in their own message.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Why the command was stopped from outside, if it was.
+fn stop_reason(e: &anyhow::Error) -> Option<confine_runner::StopReason> {
+    let from_error = e.chain().find_map(|c| match c.downcast_ref() {
+        Some(confine_runner::RunnerError::Cancelled { reason }) => Some(*reason),
+        _ => None,
+    });
+    // An error on the way out of a stopped run (a request cut short) is the stop too.
+    from_error.or_else(confine_runner::cancel::stop_requested)
+}
+
+/// The engine failure behind `e`, if it is one: directly, or inside the I/O
+/// error of a streamed reply.
+fn engine_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let engine = c.downcast_ref::<confine_engine::EngineError>().or_else(|| {
+            c.downcast_ref::<std::io::Error>()
+                .and_then(confine_engine::EngineError::from_io)
+        });
+        engine.is_some_and(confine_engine::EngineError::is_unavailable)
+    })
+}
+
+/// The documented exit code of an error (see `confine --help`).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(r) = stop_reason(e) {
+        stop::exit_code(r)
+    } else if engine_unavailable(e) {
+        EXIT_ENGINE
+    } else {
+        EXIT_ERROR
     }
 }
 
@@ -102,9 +168,14 @@ fn diff(a: &args::DiffArgs) -> Result<u8> {
 }
 
 fn verify(a: &args::VerifyArgs, quiet: bool) -> Result<u8> {
+    let profile = if a.profile.as_os_str() == "docker-default" && !a.profile.exists() {
+        confine_profile::to_docker_json(&load_profile("docker-default")?)?
+    } else {
+        std::fs::read_to_string(&a.profile)
+            .with_context(|| format!("cannot read {}", a.profile.display()))?
+    };
     let engine = confine_engine::Engine::from_env().context("no Docker engine")?;
-    let profile = std::fs::read_to_string(&a.profile)
-        .with_context(|| format!("cannot read {}", a.profile.display()))?;
+    engine.ping().context("no Docker engine answers")?;
     let mut spec = confine_runner::RunSpec::default();
     observe::apply_run_args(&mut spec, &a.run)?;
     let pb = pipeline::progress_bar(quiet, "running the container under the profile");
@@ -138,6 +209,24 @@ fn verify(a: &args::VerifyArgs, quiet: bool) -> Result<u8> {
     }
     if out.audit_lost > 0 {
         println!("warning: the kernel lost {} audit records", out.audit_lost);
+    }
+    if out.denials.is_empty() {
+        let tail = |s: &str| {
+            let s = s.trim();
+            let start = s.len().saturating_sub(2000);
+            let start = (start..=s.len())
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(s.len());
+            s.get(start..).unwrap_or_default().to_string()
+        };
+        if !out.stderr.trim().is_empty() {
+            println!("container stderr (end):\n{}", tail(&out.stderr));
+        }
+        eprintln!(
+            "confine: the container failed under the profile but no syscall was denied: {}",
+            out.failure.as_deref().unwrap_or("unknown failure")
+        );
+        return Ok(EXIT_CONTAINER_FAILED);
     }
     Ok(EXIT_FINDINGS)
 }
@@ -208,12 +297,15 @@ fn batch(a: &args::BatchArgs, quiet: bool) -> Result<u8> {
         pa.cache_dir = a.cache_dir.clone();
         pa.trace.no_trace = !a.trace;
         let out = a.out_dir.join(format!("{}.json", safe_name(reference)));
+        stop::check()?;
         let row = match analyze::build_profile(&pa, true).and_then(|b| {
             let json = confine_profile::to_docker_json(&b.profile)?;
             let path = out.to_string_lossy().into_owned();
-            output::write_atomic(&path, json.as_bytes())?;
             let reasons = serde_json::to_string_pretty(&b.profile.reasons)? + "\n";
-            output::write_atomic(&format!("{path}.reasons.json"), reasons.as_bytes())?;
+            output::write_all_atomic(&[
+                (&path, json.as_bytes()),
+                (&format!("{path}.reasons.json"), reasons.as_bytes()),
+            ])?;
             Ok(b)
         }) {
             Ok(b) => {

@@ -253,6 +253,7 @@ pub fn trace(
     if trace.no_trace {
         return Ok(Traced::Skipped("--no-trace".into()));
     }
+    crate::stop::check()?;
     let name = match engine_image(&image_args.image, trace) {
         Ok(n) => n,
         Err(why) => return Ok(Traced::Skipped(why)),
@@ -291,6 +292,18 @@ pub fn trace(
     let obs = match confine_runner::observe_with(&engine, &name, &spec, &trace.trace_checks, &opts)
     {
         Ok(o) => o,
+        Err(e @ confine_runner::RunnerError::Cancelled { .. }) => {
+            pb.finish_and_clear();
+            return Err(e.into());
+        }
+        Err(e @ confine_runner::RunnerError::Engine { .. }) if engine_broke(&e) => {
+            // The engine answered the ping and then broke: the run may have
+            // been cut anywhere, and what ran is unknown.
+            pb.finish_and_clear();
+            return Err(anyhow::Error::new(e).context(format!(
+                "the observed run of {name} failed (pass --no-trace for static analysis alone)"
+            )));
+        }
         Err(e) => {
             pb.finish_and_clear();
             // Static analysis stands on its own: say why there is no observation.
@@ -333,6 +346,11 @@ pub fn trace(
     Ok(Traced::Ran(Box::new((obs, run))))
 }
 
+/// The engine stopped answering (as opposed to an error reply, e.g. no such image).
+fn engine_broke(e: &confine_runner::RunnerError) -> bool {
+    matches!(e, confine_runner::RunnerError::Engine { source, .. } if source.is_unavailable())
+}
+
 /// After the closure is built: which observed programs are not in it (and
 /// why), and which observed objects the static closure did not have.
 pub fn reconcile(run: &mut ObservedRun, image: &Image, closure: &Closure) {
@@ -368,6 +386,16 @@ pub fn reconcile(run: &mut ObservedRun, image: &Image, closure: &Closure) {
     run.objects_added.sort();
 }
 
+/// `s` for a line of text output: control characters (a newline in a path
+/// from the container could forge a line) are escaped.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(s.escape_debug().to_string())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// Text lines about the observed run for stderr.
 pub fn summary(run: &ObservedRun) -> String {
     let mut s = format!(
@@ -387,25 +415,34 @@ pub fn summary(run: &ObservedRun) -> String {
         },
     );
     for p in &run.programs {
-        let mut argv = p.argv.first().map(|a| a.join(" ")).unwrap_or_default();
+        let mut argv = p
+            .argv
+            .first()
+            .map(|a| printable(&a.join(" ")).into_owned())
+            .unwrap_or_default();
         if let Some((cut, _)) = argv.char_indices().nth(100) {
             argv.truncate(cut);
             argv.push_str(" ...");
         }
+        let exe = printable(&p.exe);
         if argv.is_empty() {
-            s += &format!("  ran {}\n", p.exe);
+            s += &format!("  ran {exe}\n");
         } else {
-            s += &format!("  ran {} ({argv})\n", p.exe);
+            s += &format!("  ran {exe} ({argv})\n");
         }
     }
     if let Some(f) = &run.failure {
-        s += &format!("  container: {f}\n");
+        s += &format!("  container: {}\n", printable(f));
     }
     for o in &run.objects_added {
-        s += &format!("  mapped, added to the closure: {o}\n");
+        s += &format!("  mapped, added to the closure: {}\n", printable(o));
     }
     for (p, why) in &run.not_analysed {
-        s += &format!("  warning: {p} ran but cannot be analysed: {why}\n");
+        s += &format!(
+            "  warning: {} ran but cannot be analysed: {}\n",
+            printable(p),
+            printable(why)
+        );
     }
     if run.audit_lost > 0 {
         s += &format!(
@@ -467,6 +504,34 @@ pub fn text(traced: &Traced, profile: &confine_profile::Profile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_escapes_control_characters_of_container_paths() {
+        let run = ObservedRun {
+            image: "img".into(),
+            elapsed_ms: 1500,
+            ended_quiet: false,
+            programs: vec![confine_runner::ObservedProgram {
+                exe: "/bin/x\nran /bin/evil".into(),
+                argv: vec![vec!["x\n".into(), "-y".into()]],
+                ..Default::default()
+            }],
+            not_analysed: vec![("/a\rb".into(), "why".into())],
+            objects_added: vec!["/lib/l\u{1b}[2J.so".into()],
+            container_ok: false,
+            failure: Some("the container exited with status 3 after 0.2 s".into()),
+            audit_lost: 0,
+        };
+        let s = summary(&run);
+        assert_eq!(
+            s,
+            "observed run of img: 1 programs ran in 1.5 s (time bound reached or container exited), \
+             the container did not run cleanly\n  ran /bin/x\\nran /bin/evil (x\\n -y)\n  \
+             container: the container exited with status 3 after 0.2 s\n  \
+             mapped, added to the closure: /lib/l\\u{1b}[2J.so\n  \
+             warning: /a\\rb ran but cannot be analysed: why\n"
+        );
+    }
 
     #[test]
     fn run_args_and_options_file() {

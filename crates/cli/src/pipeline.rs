@@ -8,8 +8,10 @@ use confine_loader::{Closure, Roots};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::{Arc, Mutex};
 
-/// A spinner/bar on stderr when it is a terminal and `--quiet` is off.
+/// A spinner/bar on stderr when it is a terminal and `--quiet` is off. Each
+/// stage starts with one: `msg` also names the stage for stop messages.
 pub fn progress_bar(quiet: bool, msg: &str) -> ProgressBar {
+    crate::stop::set_stage(msg);
     let pb = if quiet {
         ProgressBar::hidden()
     } else {
@@ -25,7 +27,8 @@ pub fn progress_bar(quiet: bool, msg: &str) -> ProgressBar {
 
 /// Open IMAGE with a progress bar over the layers read.
 pub fn open_image(args: &ImageArgs, quiet: bool) -> Result<Image> {
-    let pb = progress_bar(quiet, "reading layers");
+    crate::stop::check()?;
+    let pb = progress_bar(quiet, "reading the image");
     let shared = Arc::new(Mutex::new(pb.clone()));
     let progress: confine_image::ProgressFn = Arc::new(move |p: confine_image::Progress| {
         if let Ok(pb) = shared.lock() {
@@ -44,6 +47,7 @@ pub fn open_image(args: &ImageArgs, quiet: bool) -> Result<Image> {
     let image = confine_image::open(&args.image, &opts)
         .with_context(|| format!("cannot read image {}", args.image))?;
     pb.finish_and_clear();
+    crate::stop::check()?;
     Ok(image)
 }
 

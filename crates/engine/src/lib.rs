@@ -61,6 +61,19 @@ impl EngineError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// The engine could not be reached or stopped answering properly (no
+    /// socket, a connection closed mid-reply, a malformed or oversized reply,
+    /// a timeout), as opposed to an error reply from a working engine.
+    pub fn is_unavailable(&self) -> bool {
+        !matches!(self, EngineError::Api { .. })
+    }
+
+    /// The engine error behind an I/O error of a streamed reply
+    /// ([`Engine::export_image`] reports its failures this way).
+    pub fn from_io(e: &io::Error) -> Option<&EngineError> {
+        e.get_ref()?.downcast_ref::<EngineError>()
+    }
 }
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -235,7 +248,11 @@ impl Engine {
     pub fn export_image(&self, name: &str) -> Result<Box<dyn Read + Send>> {
         let path = format!("/images/{}/get", http::encode(name, b"/:@"));
         let (endpoint, body) = self.open("GET", &path, None, &[], self.timeout)?;
-        Ok(Box::new(ContextReader { endpoint, body }))
+        Ok(Box::new(ContextReader {
+            endpoint,
+            body,
+            timeout: self.timeout,
+        }))
     }
 
     /// GET /images/{name}/json
@@ -543,17 +560,20 @@ impl Engine {
     }
 }
 
-/// Stream that names the endpoint in its I/O errors.
+/// Stream whose I/O errors carry an [`EngineError`] naming the endpoint
+/// (see [`EngineError::from_io`]).
 struct ContextReader {
     endpoint: String,
     body: Body<BufReader<UnixStream>>,
+    timeout: Duration,
 }
 
 impl Read for ContextReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.body
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.endpoint)))
+        self.body.read(buf).map_err(|e| {
+            let kind = e.kind();
+            io::Error::new(kind, io_error(self.endpoint.clone(), e, self.timeout))
+        })
     }
 }
 

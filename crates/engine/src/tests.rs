@@ -318,3 +318,88 @@ fn exec_kill_and_timeout() {
     assert_eq!(code, 137);
     engine.remove(&id, true).unwrap();
 }
+
+/// A fake engine on a socket in `dir`: answers each connection with `reply`
+/// (then closes it), for as many connections as `replies` holds.
+fn fake_engine(dir: &Path, replies: Vec<Vec<u8>>) -> Engine {
+    use std::io::Write;
+    let sock = dir.join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        for reply in replies {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            // Read the request (head and body) before answering.
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0u64;
+            while let Ok(Some(line)) = http::read_line_bounded(&mut r, 16 * 1024) {
+                if line.is_empty() {
+                    break;
+                }
+                let line = String::from_utf8_lossy(&line).to_ascii_lowercase();
+                if let Some(v) = line.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let _ = std::io::copy(&mut (&mut r).take(len), &mut std::io::sink());
+            let _ = s.write_all(&reply);
+        }
+    });
+    Engine::with_socket(sock).with_timeout(Duration::from_secs(10))
+}
+
+#[test]
+fn engine_dying_mid_stream_is_an_unavailable_engine_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    reply.extend_from_slice(&[0u8; 1000]);
+    let engine = fake_engine(dir.path(), vec![reply]);
+    let mut stream = engine.export_image("img:1").unwrap();
+    let mut sink = Vec::new();
+    let e = stream.read_to_end(&mut sink).unwrap_err();
+    assert_eq!(sink.len(), 1000);
+    let inner = EngineError::from_io(&e).expect("an engine error inside");
+    assert!(inner.is_unavailable());
+    assert!(matches!(inner, EngineError::Io { .. }), "{inner:?}");
+    assert_eq!(
+        e.to_string(),
+        "GET /images/img:1/get: connection closed after 1000 of 100000 body bytes"
+    );
+}
+
+#[test]
+fn garbage_and_cut_replies_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = fake_engine(
+        dir.path(),
+        vec![
+            b"SSH-2.0-OpenSSH\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Len".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 27\r\n\r\n{\"message\":\"no such image\"}"
+                .to_vec(),
+        ],
+    );
+    let e = engine.ping().unwrap_err();
+    assert!(e.is_unavailable());
+    assert!(
+        e.to_string()
+            .contains("GET /_ping: malformed reply: bad status line"),
+        "{e}"
+    );
+    let e = engine.version().unwrap_err();
+    assert!(e.is_unavailable());
+    assert!(
+        e.to_string()
+            .contains("connection closed in the middle of a line"),
+        "{e}"
+    );
+    let e = engine
+        .create_container(None, &serde_json::json!({}))
+        .unwrap_err();
+    assert!(e.is_unavailable());
+    assert!(e.to_string().contains("no Id in the reply"), "{e}");
+    let e = engine.inspect_image("x").unwrap_err();
+    assert!(!e.is_unavailable() && e.is_not_found(), "{e}");
+}

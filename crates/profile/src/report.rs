@@ -154,7 +154,7 @@ impl Report {
         if !self.programs.is_empty() {
             s.push_str("programs\n");
             for p in &self.programs {
-                let _ = writeln!(s, "  {:>4}  {}", p.syscalls, p.program);
+                let _ = writeln!(s, "  {:>4}  {}", p.syscalls, text(&p.program));
             }
         }
         if !self.cves_blocked.is_empty() {
@@ -166,13 +166,13 @@ impl Report {
         if !self.warnings.is_empty() {
             s.push_str("warnings\n");
             for w in &self.warnings {
-                let _ = writeln!(s, "  - {}", w.message);
+                let _ = writeln!(s, "  - {}", text(&w.message));
             }
         }
         if !self.diagnostics.is_empty() {
             s.push_str("diagnostics\n");
             for d in &self.diagnostics {
-                let _ = writeln!(s, "  - {d}");
+                let _ = writeln!(s, "  - {}", text(&d.to_string()));
             }
         }
         s.push_str("notes\n");
@@ -310,6 +310,20 @@ fn html(s: &str) -> String {
     o
 }
 
+/// Image-controlled text for a terminal: control characters (a newline in a
+/// file name could forge a report line) are escaped.
+fn text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            o.extend(c.escape_default());
+        } else {
+            o.push(c);
+        }
+    }
+    o
+}
+
 fn md(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -348,6 +362,10 @@ mod tests {
                     program: "/bin/<sh>".into(),
                     syscalls: 2,
                 },
+                ProgramCount {
+                    program: "/x\nran /bin/evil".into(),
+                    syscalls: 1,
+                },
             ],
             vec!["unresolved syscall site at 0x1234 in /lib/x.so | odd".into()],
         )
@@ -372,6 +390,9 @@ mod tests {
         let t = r.to_text();
         assert!(t.contains("6 of "), "{t}");
         assert!(t.contains("/usr/sbin/nginx"));
+        // A newline in an image's file name cannot forge a report line.
+        assert!(t.contains("/x\\nran /bin/evil"), "{t}");
+        assert!(!t.lines().any(|l| l.starts_with("ran ")), "{t}");
         let m = r.to_markdown();
         assert!(m.contains("\\| odd"));
         assert!(m.contains("| CVE-2022-0185 | fsconfig |"));

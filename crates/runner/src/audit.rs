@@ -482,14 +482,14 @@ impl AuditListener {
             match AuditListener::start() {
                 Err(RunnerError::AuditBusy { pid }) if Instant::now() < deadline => {
                     let _ = pid;
-                    std::thread::sleep(Duration::from_millis(250));
+                    crate::cancel::sleep(Duration::from_millis(250))?;
                 }
                 // Another process registered between our status read and our
                 // AUDIT_SET: the kernel answers EEXIST. Same as busy.
                 Err(RunnerError::Audit { errno, .. })
                     if errno.abs() == nix::libc::EEXIST && Instant::now() < deadline =>
                 {
-                    std::thread::sleep(Duration::from_millis(250));
+                    crate::cancel::sleep(Duration::from_millis(250))?;
                 }
                 other => return other,
             }

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod calibrate;
+pub mod cancel;
 pub mod observe;
 pub mod run;
 
@@ -17,10 +18,14 @@ pub use calibrate::{
     allow_list_profile, calibrate, calibrate_with, confirm_calibration, ensure_calibration_image,
     Calibration, Confirmation, RemovalResult, CALIBRATION_ARGV, KERNEL_ISSUED,
 };
+pub use cancel::StopReason;
 pub use observe::{
     observe, observe_with, Observation, ObserveOptions, ObservedProgram, LOG_ALL_PROFILE,
 };
-pub use run::{log_mode_copy, run_logged, run_under_profile, CheckResult, RunSpec, VerifyOutcome};
+pub use run::{
+    log_mode_copy, run_logged, run_under_profile, CheckResult, RunSpec, VerifyOutcome, LABEL,
+    PID_LABEL,
+};
 
 use confine_engine::EngineError;
 
@@ -45,6 +50,10 @@ pub enum RunnerError {
     },
     #[error("audit: another audit daemon (pid {pid}) is registered")]
     AuditBusy { pid: u32 },
+    /// A stop was requested (Ctrl-C, SIGTERM, the wall-time limit); the
+    /// run's container was removed on the way out.
+    #[error("stopped: {reason}")]
+    Cancelled { reason: cancel::StopReason },
     #[error("cannot {what}: {source}")]
     Io {
         what: String,

@@ -11,6 +11,7 @@ use confine_engine::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{pid_namespace, AuditListener, SeccompRecord, SECCOMP_RET_LOG};
+use crate::cancel::{self, Busy};
 use crate::{engine_err, RunnerError};
 
 /// Bytes of container logs (both streams together) and of each check output
@@ -24,6 +25,11 @@ pub const CHECK_RETRY_INTERVAL: Duration = Duration::from_millis(250);
 pub const AUDIT_WAIT: Duration = Duration::from_secs(180);
 /// Grace period of `docker stop` at the end of a run.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Label on every container the runner creates (value `run`).
+pub const LABEL: &str = "confine";
+/// Label naming the host pid of the process that created the container, so
+/// leftovers of one run can be told from those of another.
+pub const PID_LABEL: &str = "confine.pid";
 
 /// How to run the container (overrides of the image config and host settings).
 #[derive(Debug, Clone, Default)]
@@ -191,7 +197,7 @@ pub(crate) fn create_body(
 ) -> Result<Value, RunnerError> {
     let mut body = json!({
         "Image": image_ref,
-        "Labels": {"confine": "run"},
+        "Labels": {LABEL: "run", PID_LABEL: std::process::id().to_string()},
         "HostConfig": {
             "SecurityOpt": [format!("seccomp={profile_json}")],
         },
@@ -253,10 +259,21 @@ struct Removal<'a> {
     done: bool,
 }
 
-impl Removal<'_> {
+impl<'a> Removal<'a> {
+    fn new(engine: &'a Engine, id: String) -> Removal<'a> {
+        cancel::register_container(engine, &id);
+        Removal {
+            engine,
+            id,
+            done: false,
+        }
+    }
+
     fn remove(mut self) -> Result<(), RunnerError> {
         self.done = true;
-        match self.engine.remove(&self.id, true) {
+        let r = self.engine.remove(&self.id, true);
+        cancel::unregister_container(&self.id);
+        match r {
             Err(e) if !e.is_not_found() => {
                 Err(engine_err(format!("remove container {}", self.id))(e))
             }
@@ -268,8 +285,12 @@ impl Removal<'_> {
 impl Drop for Removal<'_> {
     fn drop(&mut self) {
         if !self.done {
-            // Best effort on an error path: the error being returned matters more.
-            let _ = self.engine.remove(&self.id, true);
+            // Best effort on an error path: the error being returned matters
+            // more. A failed removal stays registered for the last-resort
+            // cleanup of the front end.
+            if self.engine.remove(&self.id, true).is_ok() {
+                cancel::unregister_container(&self.id);
+            }
         }
     }
 }
@@ -336,7 +357,7 @@ fn run_host_command(
     let status = loop {
         match child.try_wait().map_err(io("wait"))? {
             Some(s) => break Some(s),
-            None if start.elapsed() >= timeout => {
+            None if start.elapsed() >= timeout || cancel::stop_requested().is_some() => {
                 // The whole process group we created: sh and what it started.
                 if let Ok(pid) = i32::try_from(child.id()) {
                     let _ = nix::sys::signal::killpg(
@@ -358,6 +379,7 @@ fn run_host_command(
         let _ = f.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     };
+    cancel::check()?;
     Ok((status.and_then(|s| s.code()), read(out), read(err)))
 }
 
@@ -395,7 +417,7 @@ fn run_check(
         if Instant::now() + CHECK_RETRY_INTERVAL >= deadline {
             return Ok(result);
         }
-        std::thread::sleep(CHECK_RETRY_INTERVAL);
+        cancel::sleep(CHECK_RETRY_INTERVAL)?;
     }
 }
 
@@ -449,17 +471,16 @@ fn run_inner(
     duration: Duration,
     hooks: &mut dyn Hooks,
 ) -> Result<VerifyOutcome, RunnerError> {
+    let _busy = Busy::enter();
     let t0 = Instant::now();
     let body = create_body(image_ref, spec, profile_json)?;
+    cancel::check()?;
     let id = engine
         .create_container(None, &body)
         .map_err(engine_err(format!("create a container from {image_ref}")))?;
-    let guard = Removal {
-        engine,
-        id,
-        done: false,
-    };
+    let guard = Removal::new(engine, id);
     let id = guard.id.as_str();
+    cancel::check()?;
     let mut out = VerifyOutcome {
         container_id: id.to_string(),
         ..VerifyOutcome::default()
@@ -482,6 +503,7 @@ fn run_inner(
     }
     out.started = true;
     let deadline = t0 + duration;
+    cancel::check()?;
 
     let inspect = engine
         .inspect_container(id)
@@ -507,7 +529,7 @@ fn run_inner(
         if !now.running || left.is_zero() || hooks.poll() {
             break now;
         }
-        std::thread::sleep(Duration::from_millis(100).min(left));
+        cancel::sleep(Duration::from_millis(100).min(left))?;
     };
     hooks.stopping();
     if last.running {
@@ -529,16 +551,34 @@ fn run_inner(
     out.logs_truncated = logs.truncated;
     guard.remove()?;
 
-    let failed: Vec<&str> = out
+    let failed: Vec<String> = out
         .checks
         .iter()
         .filter(|c| !c.passed)
-        .map(|c| c.command.as_str())
+        .map(|c| {
+            let last = match c.exit_code {
+                Some(code) => format!("last exit status {code}"),
+                None if c.attempts == 0 => "not run".to_string(),
+                None => format!(
+                    "last attempt killed after {} s",
+                    CHECK_ATTEMPT_TIMEOUT.as_secs()
+                ),
+            };
+            format!(
+                "{:?} did not pass within {} s ({} attempts, {last})",
+                c.command,
+                duration.as_secs(),
+                c.attempts
+            )
+        })
         .collect();
     out.failure = if !failed.is_empty() {
         Some(format!("checks failed: {}", failed.join("; ")))
     } else if out.exited_by_itself && code != 0 {
-        Some(format!("the container exited with status {code}"))
+        Some(format!(
+            "the container exited with status {code} after {:.1} s",
+            t0.elapsed().as_secs_f64()
+        ))
     } else {
         None
     };
@@ -590,6 +630,7 @@ pub(crate) fn run_logged_inner(
     denials_fail: bool,
     make_hooks: &mut MakeHooks<'_>,
 ) -> Result<VerifyOutcome, RunnerError> {
+    let _busy = Busy::enter();
     let log_profile = log_mode_copy(profile_json)?;
     let own_ns = pid_namespace(std::process::id());
     let listener = AuditListener::start_waiting(AUDIT_WAIT)?;

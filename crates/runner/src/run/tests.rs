@@ -43,6 +43,11 @@ fn body_has_profile_ports_and_extra() {
     let profile = r#"{"defaultAction":"SCMP_ACT_ERRNO"}"#;
     let b = create_body("img:1", &spec, profile).unwrap();
     assert_eq!(b["Image"], "img:1");
+    // Labelled as ours, with the creating pid (leftovers of one run can be found).
+    assert_eq!(
+        b["Labels"],
+        json!({"confine": "run", "confine.pid": std::process::id().to_string()})
+    );
     assert_eq!(
         b["HostConfig"]["SecurityOpt"][0],
         format!("seccomp={profile}")
@@ -147,6 +152,8 @@ fn sh(script: &str) -> RunSpec {
 fn assert_removed(engine: &Engine, id: &str) {
     let e = engine.inspect_container(id).unwrap_err();
     assert!(e.is_not_found(), "container {id} still there: {e}");
+    // Nor left for the last-resort cleanup of the front end.
+    assert!(!crate::cancel::live_containers().iter().any(|l| l == id));
 }
 
 const ALLOW_ALL: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#;
