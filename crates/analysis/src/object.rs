@@ -634,6 +634,11 @@ fn clobber_masks(decoded: &[Decoded]) -> HashMap<u64, u16> {
 /// record of most of their functions).
 fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
     let mut budget = ctx.limits.max_data_scan_bytes;
+    // Go's `.gopclntab` gives every function's bounds, and Go stores code
+    // addresses in data only as function entries (funcvals, method tables);
+    // the other code addresses in its data are PCs of tables (return
+    // addresses, line tables) that must not split functions.
+    let go = ctx.elf.gopclntab.is_some();
     let mut found: Vec<u64> = Vec::new();
     for s in &ctx.elf.sections {
         if !s.alloc || s.exec || s.kind == SHT_NOBITS || s.size == 0 {
@@ -654,7 +659,7 @@ fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
             let mut a = [0u8; 8];
             a.copy_from_slice(w);
             let v = u64::from_le_bytes(a);
-            if ctx.in_exec(v) && !ctx.in_plt(v) {
+            if ctx.in_exec(v) && !ctx.in_plt(v) && (!go || ctx.starts.contains(&v)) {
                 out.insert(v);
                 found.push(v);
             }
@@ -978,7 +983,8 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                         OpKind::Immediate32 | OpKind::Immediate32to64 | OpKind::Immediate64
                     ) {
                         let v = ins.immediate(k);
-                        if ctx.starts.contains(&v) || (ctx.in_exec(v) && !ctx.in_plt(v)) {
+                        let go = ctx.elf.gopclntab.is_some();
+                        if ctx.starts.contains(&v) || (!go && ctx.in_exec(v) && !ctx.in_plt(v)) {
                             addr_refs.insert(v);
                             new_starts.push(v);
                         }
