@@ -7,8 +7,11 @@
 #
 # NAME is one of the images defined below. The debian12-* images need root and
 # debootstrap; busybox-httpd copies the host's static /bin/busybox
-# (busybox-static) and musl-httpd compiles a small HTTP server with musl-gcc
-# (musl-tools), dynamic against musl's libc. The cached tarball is reused when
+# (busybox-static); musl-httpd compiles a small HTTP server with musl-gcc
+# (musl-tools), dynamic against musl's libc; rust-httpd compiles a threaded
+# HTTP server with the host's rustc (Rust std, dynamic against glibc) and
+# copies its glibc libraries from the host; debian12-python runs
+# `python3 -m http.server` (an interpreter and its extension modules). The cached tarball is reused when
 # present, so only the first run is slow.
 #
 #   tests/images/build.sh --all     build and import every image
@@ -18,7 +21,7 @@ import=0
 if [ "${1:-}" = "--import" ]; then import=1; shift; fi
 name=${1:?usage: build.sh [--import] NAME | --all}
 if [ "$name" = "--all" ]; then
-  for n in debian12-nginx debian12-redis debian12-node-exporter busybox-httpd musl-httpd; do
+  for n in debian12-nginx debian12-redis debian12-node-exporter busybox-httpd musl-httpd rust-httpd debian12-python; do
     "$0" --import "$n"
   done
   exit 0
@@ -55,6 +58,16 @@ case "$name" in
     entry='["/docker-entrypoint.sh"]'
     cmd='["musl-httpd","8080"]'
     setup=musl ;;
+  rust-httpd)
+    pkgs=
+    entry='["/docker-entrypoint.sh"]'
+    cmd='["rust-httpd","8080"]'
+    setup=rust ;;
+  debian12-python)
+    pkgs=python3
+    entry='["/docker-entrypoint.sh"]'
+    cmd='["python3","-m","http.server","8000","--directory","/srv"]'
+    setup=python ;;
   *) echo "unknown image $name" >&2; exit 2 ;;
 esac
 
@@ -183,6 +196,48 @@ set -e
 if [ "$1" = "musl-httpd" ] && [ -z "$2" ]; then
   set -- musl-httpd 8080
 fi
+exec "$@"
+SH
+      ;;
+    rust)
+      cat >"$work/rust-httpd.rs" <<'RS'
+// A tiny threaded HTTP/1.0 server on Rust std: one thread per client.
+use std::io::{Read, Write};
+fn main() {
+    let port = std::env::args().nth(1).unwrap_or_else(|| "8080".into());
+    let l = std::net::TcpListener::bind(format!("0.0.0.0:{port}")).expect("bind");
+    println!("rust-httpd listening on {port}");
+    for c in l.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut c = c;
+            let mut buf = [0u8; 2048];
+            if c.read(&mut buf).unwrap_or(0) > 0 {
+                let body = "hello from rust\n";
+                let _ = write!(c, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+        });
+    }
+}
+RS
+      rustc -O --edition 2021 -o "$work/root/usr/local/bin/rust-httpd" "$work/rust-httpd.rs"
+      mkdir -p "$work/root/lib64" "$work/root/lib/x86_64-linux-gnu"
+      cp -L /lib64/ld-linux-x86-64.so.2 "$work/root/lib64/"
+      for l in libc.so.6 libgcc_s.so.1 libm.so.6; do
+        cp -L "/lib/x86_64-linux-gnu/$l" "$work/root/lib/x86_64-linux-gnu/"
+      done
+      cat >"$work/root/docker-entrypoint.sh" <<'SH'
+#!/bin/sh
+set -e
+exec "$@"
+SH
+      ;;
+    python)
+      mkdir -p "$work/root/srv"
+      echo "hello from python" >"$work/root/srv/index.txt"
+      cat >"$work/root/docker-entrypoint.sh" <<'SH'
+#!/bin/sh
+set -e
+cd /srv
 exec "$@"
 SH
       ;;

@@ -1,7 +1,8 @@
 //! The end-to-end image suite: real images built locally with no registry
 //! (`tests/images/build.sh --all`: Debian 12 nginx, redis and the Go
-//! prometheus-node-exporter, a static busybox httpd, a musl-linked server,
-//! each started through a shell entrypoint script). For each: `confine
+//! prometheus-node-exporter, a static busybox httpd, a musl-linked server, a
+//! threaded Rust std server and python3's http.server, each started through a
+//! shell entrypoint script). For each: `confine
 //! profile` with the observed run under a workload, `confine verify` under
 //! the profile with the same workload (no syscall may reach the default
 //! action), and for a few key syscalls, the profile without it must fail
@@ -49,7 +50,8 @@ const CASES: &[Case] = &[
         image: "confine-test/debian12-redis:latest",
         check: REDIS_CHECK,
         key: &["bind", "listen", "epoll_wait"],
-        expect_complete: true,
+        // libcap's syscall hooks are reached through a struct of pointers.
+        expect_complete: false,
         confine_figure: Some(135),
     },
     Case {
@@ -73,6 +75,22 @@ const CASES: &[Case] = &[
         image: "confine-test/musl-httpd:latest",
         check: "curl -sf --max-time 3 http://{ip}:8080/ | grep -q musl",
         key: &["bind", "listen", "accept"],
+        expect_complete: true,
+        confine_figure: None,
+    },
+    Case {
+        name: "rust httpd (std, threads)",
+        image: "confine-test/rust-httpd:latest",
+        check: "curl -sf --max-time 3 http://{ip}:8080/ | grep -q rust && curl -sf --max-time 3 http://{ip}:8080/ | grep -q rust",
+        key: &["bind", "listen", "clone"],
+        expect_complete: true,
+        confine_figure: None,
+    },
+    Case {
+        name: "python http.server",
+        image: "confine-test/debian12-python:latest",
+        check: "curl -sf --max-time 5 http://{ip}:8000/index.txt | grep -q python",
+        key: &["bind", "listen", "accept4"],
         expect_complete: true,
         confine_figure: None,
     },
@@ -237,9 +255,7 @@ fn run_case(c: &Case, dir: &Path, failures: &mut Vec<String>) -> Row {
             "suite: {}: the analysis fell back to Docker's default for {:?} (exit 3)",
             c.name, row.wildcard
         );
-        if std::env::var_os("CONFINE_SUITE_STRICT").is_some() {
-            failures.push(format!("{}: wildcard for {:?}", c.name, row.wildcard));
-        }
+        failures.push(format!("{}: wildcard for {:?}", c.name, row.wildcard));
     }
 
     // Under its own profile, the workload passes and nothing reaches the default action.
@@ -341,7 +357,14 @@ fn image_suite() {
     let mut failures = Vec::new();
     let mut rows = Vec::new();
     let start = Instant::now();
+    // CONFINE_SUITE_ONLY=text runs only the cases whose name contains it
+    // (for development; CI runs them all and writes the whole report).
+    let only = std::env::var("CONFINE_SUITE_ONLY").ok();
     for c in CASES {
+        if only.as_deref().is_some_and(|o| !c.name.contains(o)) {
+            eprintln!("suite: {}: not selected by CONFINE_SUITE_ONLY", c.name);
+            continue;
+        }
         if !image_or_skip(&format!("{t} ({})", c.name), c.image) {
             continue;
         }
