@@ -88,7 +88,7 @@ pub fn analyze_closure(closure: &Closure, cache: Option<&SummaryCache>, quiet: b
     let start = Instant::now();
     let pb = pipeline::progress_bar(quiet, "analysing machine code");
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    let limits = confine_analysis::Limits::default();
+    let limits = crate::limits::get().analysis.clone();
     let plans: Vec<Plan> = closure.programs.iter().map(|p| plan(closure, p)).collect();
     let salt = cache.and_then(|_| build_salt());
     let keys: Vec<Option<String>> = plans
@@ -487,10 +487,8 @@ fn analyze_objects_alone(args: &AnalyzeArgs) -> Result<u8> {
         let elf = confine_elf::parse(&data)
             .with_context(|| format!("{}: not an ELF object", p.display()))?;
         let s = match &cache {
-            Some(c) => c.get_or_compute(&data, &elf, &confine_analysis::Limits::default()),
-            None => {
-                confine_analysis::analyze_object(&data, &elf, &confine_analysis::Limits::default())
-            }
+            Some(c) => c.get_or_compute(&data, &elf, &crate::limits::get().analysis),
+            None => confine_analysis::analyze_object(&data, &elf, &crate::limits::get().analysis),
         };
         let mut numbers: Vec<u32> = s
             .functions
@@ -540,7 +538,7 @@ pub fn analyze_paths(args: &AnalyzeArgs, quiet: bool) -> Result<u8> {
         workdir: "/".into(),
         ..Roots::default()
     };
-    let closure = confine_loader::build_closure(&root, &roots, &confine_loader::Limits::default());
+    let closure = confine_loader::build_closure(&root, &roots, &crate::limits::get().loader);
     let cache = cache(args.no_cache, &args.cache_dir);
     let analysis = analyze_closure(&closure, cache.as_ref(), quiet);
     let mut union: BTreeMap<u32, (String, &confine_analysis::Witness)> = BTreeMap::new();
@@ -603,7 +601,7 @@ mod tests {
             workdir: "/".into(),
             ..Roots::default()
         };
-        confine_loader::build_closure(&root, &roots, &confine_loader::Limits::default())
+        confine_loader::build_closure(&root, &roots, &crate::limits::get().loader)
     }
 
     fn as_json(a: &Analysis) -> serde_json::Value {

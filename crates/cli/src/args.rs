@@ -44,6 +44,11 @@ pub struct Cli {
     /// stage), removing any container started; 0 for no limit.
     #[arg(long, global = true, default_value_t = 3600, value_name = "SECS")]
     pub time_limit: u64,
+    /// Raise (or lower) a resource limit, e.g. `--limit max_image_bytes=64G`
+    /// (repeatable; suffixes K, M, G, T are powers of 1024). `--limit help`
+    /// lists every limit and its default.
+    #[arg(long = "limit", global = true, value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -4,6 +4,7 @@
 mod analyze;
 mod args;
 mod inspect;
+mod limits;
 mod observe;
 mod output;
 mod pipeline;
@@ -27,6 +28,14 @@ pub const EXIT_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.limits.iter().any(|l| l == "help") {
+        print!("{}", limits::listing());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = limits::install(&cli.limits) {
+        eprintln!("confine: {e:#}");
+        return ExitCode::from(2);
+    }
     let limit = (cli.time_limit > 0).then(|| std::time::Duration::from_secs(cli.time_limit));
     if let Err(e) = stop::install(limit) {
         eprintln!("confine: warning: Ctrl-C and --time-limit cannot be handled: {e:#}");

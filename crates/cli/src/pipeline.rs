@@ -40,9 +40,9 @@ pub fn open_image(args: &ImageArgs, quiet: bool) -> Result<Image> {
         }
     });
     let opts = OpenOptions {
+        limits: crate::limits::get().image.clone(),
         platform: args.platform.clone(),
         progress: Some(progress),
-        ..OpenOptions::default()
     };
     let image = confine_image::open(&args.image, &opts)
         .with_context(|| format!("cannot read image {}", args.image))?;
@@ -91,7 +91,7 @@ pub fn roots(image: &Image, args: &ImageArgs) -> Roots {
 pub fn closure(image: &Image, roots: &Roots, quiet: bool) -> Closure {
     let pb = progress_bar(quiet, "finding the code that can run");
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    let c = confine_loader::build_closure(&image.root, roots, &confine_loader::Limits::default());
+    let c = confine_loader::build_closure(&image.root, roots, &crate::limits::get().loader);
     pb.finish_and_clear();
     c
 }

@@ -596,3 +596,76 @@ indata2:
     let (code, v) = analyze_json(dir.path(), &prog);
     assert_conservative(code, &v, &["getpid", "getuid", "exit"]);
 }
+
+/// `--limit NAME=VALUE` lowers or raises any reader's limit: a symlink chain
+/// of three hops passes by default, fails naming `max_symlink_hops` when the
+/// limit is lowered to 2, and passes again when raised; an unknown name or a
+/// bad value is a usage error (exit 2) listing the limits.
+#[test]
+fn limits_are_named_and_can_be_raised() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    let Ok(sh) = std::fs::read("/bin/busybox") else {
+        println!(
+            "skip limits_are_named_and_can_be_raised: /bin/busybox (busybox-static) not installed"
+        );
+        return;
+    };
+    std::fs::write(root.join("bin/real"), sh).unwrap();
+    std::os::unix::fs::symlink("real", root.join("bin/a")).unwrap();
+    std::os::unix::fs::symlink("a", root.join("bin/b")).unwrap();
+    std::os::unix::fs::symlink("b", root.join("bin/c")).unwrap();
+    let image = format!("rootfs:{}", root.display());
+    let run = |extra: &[&str]| {
+        let mut c = confine();
+        c.args(["inspect", "--json", "--entrypoint", "/bin/c", &image]);
+        c.args(extra);
+        c.output().unwrap()
+    };
+    let ok = run(&[]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("/bin/real"));
+    // Reported as the entrypoint's diagnostic, naming the limit.
+    let low = run(&["--limit", "max_symlink_hops=2"]);
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&low.stdout),
+        String::from_utf8_lossy(&low.stderr)
+    );
+    assert!(err.contains("limit max_symlink_hops"), "{err}");
+    assert!(!err.contains("/bin/real"), "{err}");
+    let raised = run(&[
+        "--limit",
+        "max_symlink_hops=2",
+        "--limit",
+        "max_symlink_hops=8",
+    ]);
+    assert!(
+        raised.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raised.stderr)
+    );
+    assert!(String::from_utf8_lossy(&raised.stdout).contains("/bin/real"));
+    for bad in ["max_bogus=1", "max_entries=lots", "max_entries"] {
+        let o = run(&["--limit", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("--limit") && e.contains(bad), "{bad}: {e}");
+    }
+    let help = confine()
+        .args(["--limit", "help", "inspect", "x"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let h = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        h.contains("max_layer_bytes")
+            && h.contains("max_instructions")
+            && h.contains("max_objects_per_program")
+    );
+}

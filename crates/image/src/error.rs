@@ -17,7 +17,7 @@ pub enum ImageError {
     NotAFile { path: String, kind: &'static str },
     #[error("{path}: not a symlink")]
     NotASymlink { path: String },
-    #[error("{path}: too many symlinks (more than {hops} hops), probably a loop")]
+    #[error("{path}: too many symlinks (more than {hops} hops, limit max_symlink_hops), probably a loop")]
     SymlinkLoop { path: String, hops: u32 },
     #[error("{path}: content was not retained (size {size}; only ELF files, scripts, /etc and small files are kept)")]
     ContentNotRetained { path: String, size: u64 },

@@ -3,7 +3,7 @@
 /// Bounds on everything an image can make us allocate or walk.
 ///
 /// Every limit, when passed, produces [`crate::ImageError::LimitExceeded`] naming the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Compressed (as stored) bytes of one layer blob.
     pub max_layer_bytes: u64,

@@ -321,16 +321,21 @@ impl<'a> Builder<'a> {
         }
         let Some((path, dir)) = lookup(self.fs, name, path_env, &self.workdir) else {
             if report {
-                let reason = if self.fs.is_symlink(&absolute(&self.workdir, name)) {
-                    "broken symlink"
+                let abs = absolute(&self.workdir, name);
+                let reason = if self.fs.is_symlink(&abs) {
+                    match self.fs.canonicalize(&abs) {
+                        // A loop or a chain past max_symlink_hops: say so.
+                        Err(e) => format!("unresolvable symlink: {e}"),
+                        Ok(_) => "broken symlink".to_string(),
+                    }
                 } else {
-                    "not found in the image (PATH and working folder)"
+                    "not found in the image (PATH and working folder)".to_string()
                 };
                 self.diag(
                     None,
                     LoaderError::NotExecutable {
                         path: name.to_owned(),
-                        reason: reason.into(),
+                        reason,
                     },
                 );
             }
