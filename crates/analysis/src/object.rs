@@ -12,6 +12,7 @@ use iced_x86::{
     Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
     OpKind, Register,
 };
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 mod escape;
@@ -151,6 +152,37 @@ struct Ctx<'d> {
 }
 
 impl<'d> Ctx<'d> {
+    /// A copy for one worker thread: the same object facts, no diagnostics,
+    /// counts or decoder state of its own.
+    fn fork(&self) -> Ctx<'d> {
+        Ctx {
+            data: self.data,
+            elf: self.elf,
+            limits: self.limits,
+            exec: self
+                .exec
+                .iter()
+                .map(|e| Exec {
+                    start: e.start,
+                    bytes: e.bytes,
+                })
+                .collect(),
+            plt_ranges: self.plt_ranges.clone(),
+            plt: self.plt.clone(),
+            got: self.got.clone(),
+            starts: self.starts.clone(),
+            non_pie: self.non_pie,
+            factory: InstructionInfoFactory::new(),
+            names: self.names.clone(),
+            setxid_model: self.setxid_model,
+            landing: self.landing.clone(),
+            go_args: self.go_args.clone(),
+            diags: Vec::new(),
+            diag_counts: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+
     fn diag(&mut self, kind: DiagKind, site: Option<u64>, message: String) {
         let c = self.diag_counts.entry(kind).or_insert(0);
         *c += 1;
@@ -491,22 +523,37 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
     decoded.sort_by_key(|d| d.f);
     let clobber = clobber_masks(&decoded);
     let noret = noreturn_functions(&ctx, &decoded);
-    let mut raw: Vec<FunctionSummary> = Vec::with_capacity(decoded.len());
-    for mut d in decoded {
-        // Re-decode (quietly) for the dataflow: holding every instruction of a
-        // large object at once would cost ~140 bytes per instruction.
-        let saved = (ctx.stats.clone(), ctx.diags.len(), ctx.diag_counts.clone());
-        let (again, _) = decode_function(&mut ctx, d.f, Some((d.bound, d.count)));
-        ctx.stats = saved.0;
-        ctx.diags.truncate(saved.1);
-        ctx.diag_counts = saved.2;
-        d.insns = again.insns;
-        d.targets = again.targets;
-        d.leaders = again.leaders;
-        d.landing = again.landing;
-        let mut summary = dataflow(&mut ctx, d, &clobber, &noret);
-        summary.name = names.get(&summary.addr).cloned();
+    // Functions are independent from here on: both cores, one forked context
+    // per worker, results in address order.
+    let base = &ctx;
+    let done: Vec<(FunctionSummary, Vec<Diagnostic>)> = decoded
+        .into_par_iter()
+        .map_init(
+            || base.fork(),
+            |c, mut d| {
+                // Re-decode (quietly) for the dataflow: holding every
+                // instruction of a large object at once would cost ~140 bytes
+                // per instruction.
+                let (again, _) = decode_function(c, d.f, Some((d.bound, d.count)));
+                c.diags.clear();
+                c.diag_counts.clear();
+                d.insns = again.insns;
+                d.targets = again.targets;
+                d.leaders = again.leaders;
+                d.landing = again.landing;
+                let mut summary = dataflow(c, d, &clobber, &noret);
+                summary.name = names.get(&summary.addr).cloned();
+                c.diag_counts.clear();
+                (summary, std::mem::take(&mut c.diags))
+            },
+        )
+        .collect();
+    let mut raw: Vec<FunctionSummary> = Vec::with_capacity(done.len());
+    for (summary, diags) in done {
         raw.push(summary);
+        for d in diags {
+            ctx.diag(d.kind, d.site, d.message);
+        }
     }
     prune_args(&mut raw);
     ctx.stats.functions = raw.len();
@@ -1403,6 +1450,7 @@ fn dataflow(
             }
         }
     }
+    let live = if slots.is_empty() { 16 } else { TOP.len() };
     let mut visits = 0usize;
     let mut gave_up = false;
     while let Some(b) = wl.pop_front() {
@@ -1431,19 +1479,24 @@ fn dataflow(
             let Some(slot) = inn.get_mut(sb) else {
                 continue;
             };
-            let mut st = st;
-            if let Some((to, r, v)) = equal_edge {
-                if to == *s {
-                    if let Some(x) = st.get_mut(r) {
+            let refined: State;
+            let st: &State = match equal_edge {
+                Some((to, r, v)) if to == *s => {
+                    let mut t = st;
+                    if let Some(x) = t.get_mut(r) {
                         *x = x.assume_equal(v);
                     }
+                    refined = t;
+                    &refined
                 }
-            }
+                _ => &st,
+            };
             let joined = match slot {
-                None => st,
+                None => *st,
                 Some(old) => {
+                    // Objects without tracked slots use registers only.
                     let mut j = *old;
-                    for (x, y) in j.iter_mut().zip(st.iter()) {
+                    for (x, y) in j.iter_mut().zip(st.iter()).take(live) {
                         *x = x.join(y);
                     }
                     j

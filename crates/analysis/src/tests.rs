@@ -29,6 +29,13 @@ fn libc_golden_facts() {
     let t = std::time::Instant::now();
     let s = analyze_object(&data, &elf, &Limits::default());
     println!("libc analysed in {:?}: {:?}", t.elapsed(), s.stats);
+    // Functions are analysed in parallel: one thread gives the same summary.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| analyze_object(&data, &elf, &Limits::default()));
+    assert!(one == s, "the summary depends on the thread count");
     let nums = s.resolved_numbers();
     println!("distinct resolved numbers: {}", nums.len());
     assert!(s.stats.syscall_sites > 450, "{}", s.stats.syscall_sites);

@@ -124,18 +124,25 @@ impl AVal {
 
     /// Union; returns the joined value.
     pub(crate) fn join(&self, o: &AVal) -> AVal {
+        if self == o {
+            return *self;
+        }
         let mut r = *self;
         r.args |= o.args;
         r.unknown |= o.unknown;
-        for &v in o.consts() {
-            if !r.push(v) {
-                r.unknown = true;
-                r.n = 0;
-                break;
+        if !r.unknown {
+            for &v in o.consts() {
+                if !r.push(v) {
+                    r.unknown = true;
+                    break;
+                }
             }
         }
         if r.unknown {
+            // One representation of "unknown" (with its argument symbols),
+            // so that equal states compare equal.
             r.n = 0;
+            r.c = [0; MAX_CONSTS];
         }
         r
     }
