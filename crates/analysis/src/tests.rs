@@ -1163,3 +1163,106 @@ fn redis_serving_soundness() {
         .reason
         .contains("indirect call sites pass a non-constant argument")));
 }
+
+/// nginx serving requests (master and worker, under `strace -f`) and curl
+/// fetching from it over TCP (under its own `strace -f`): nothing traced may
+/// be missing from the analysis, and both resolve completely.
+#[test]
+fn nginx_serving_and_curl_soundness() {
+    let (nginx, curl) = ("/usr/sbin/nginx", "/usr/bin/curl");
+    if !std::path::Path::new(nginx).exists() || !std::path::Path::new(curl).exists() {
+        println!("skip: {nginx} or {curl} not installed");
+        return;
+    }
+    if let Err(why) = strace_available() {
+        println!("skip: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::create_dir_all(d.join("html")).unwrap();
+    std::fs::create_dir_all(d.join("logs")).unwrap();
+    std::fs::write(d.join("html/index.html"), "hello from nginx\n".repeat(200)).unwrap();
+    let conf = format!(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\npid {p}/nginx.pid;\n\
+         error_log {p}/logs/error.log;\nevents {{ worker_connections 16; }}\n\
+         http {{ access_log {p}/logs/access.log; sendfile on;\n\
+         client_body_temp_path {p}/tmp1; proxy_temp_path {p}/tmp2; fastcgi_temp_path {p}/tmp3;\n\
+         uwsgi_temp_path {p}/tmp4; scgi_temp_path {p}/tmp5;\n\
+         server {{ listen 127.0.0.1:{port}; root {p}/html; }} }}\n",
+        p = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let log = d.join("nginx.strace");
+    let mut child = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args([nginx, "-p"])
+        .arg(d)
+        .arg("-c")
+        .arg(d.join("nginx.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/index.html");
+    let curl_log = d.join("curl.strace");
+    let mut served = false;
+    for _ in 0..100 {
+        let st = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(&curl_log)
+            .args([curl, "-sf", "-o", "/dev/null", &url])
+            .status()
+            .unwrap();
+        if st.success() {
+            served = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A graceful stop: the master signals its worker, both exit.
+    let pid = std::fs::read_to_string(d.join("nginx.pid")).unwrap_or_default();
+    if let Ok(pid) = pid.trim().parse::<i32>() {
+        let _ = std::process::Command::new("kill")
+            .args(["-QUIT", &pid.to_string()])
+            .status();
+    }
+    let mut exited = false;
+    for _ in 0..100 {
+        if child.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(served, "nginx did not serve under strace");
+    let mut memo = std::collections::HashMap::new();
+    for (prog, log) in [(nginx, &log), (curl, &curl_log)] {
+        let text = std::fs::read_to_string(log).unwrap();
+        let (traced, _) = parse_strace(&text);
+        let r = analyze_host(prog, &mut memo).unwrap();
+        summarize(prog, &r);
+        let names = r.names();
+        let missing: Vec<&String> = traced
+            .iter()
+            .filter(|n| !names.contains(&n.as_str()))
+            .collect();
+        println!(
+            "{prog}: traced {} distinct, missing {missing:?}",
+            traced.len()
+        );
+        assert!(traced.len() > 20, "{prog}: {traced:?}");
+        assert!(missing.is_empty(), "{prog}: missing {missing:?}");
+        assert!(!r.wildcard, "{prog}: {:?}", r.unresolved_sites);
+    }
+}
