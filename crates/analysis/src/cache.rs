@@ -140,14 +140,47 @@ fn read_entry(path: &Path) -> Option<Vec<u8>> {
     (bytes.len() as u64 <= MAX_ENTRY_BYTES).then_some(bytes)
 }
 
+/// Temporary files of writes under way; one left by a run killed mid-write is
+/// removed by a later run once it is an hour old.
+const TMP_PREFIX: &str = ".confine-tmp-";
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Directory entries looked at per sweep (a huge cache folder costs no more).
+const SWEEP_ENTRIES: usize = 200_000;
+
+fn sweep_stale_temporaries(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for e in rd.take(SWEEP_ENTRIES).flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with(TMP_PREFIX) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 impl SummaryCache {
-    /// Use (and create) `dir`.
+    /// Use (and create) `dir`; temporary files of killed runs older than an
+    /// hour are removed.
     pub fn new(dir: impl Into<PathBuf>) -> Result<SummaryCache, AnalysisError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|source| AnalysisError::CacheDir {
             path: dir.clone(),
             source,
         })?;
+        sweep_stale_temporaries(&dir);
+        sweep_stale_temporaries(&dir.join("programs"));
         Ok(SummaryCache { dir })
     }
 
@@ -246,7 +279,10 @@ impl SummaryCache {
             source,
         };
         let dir = path.parent().unwrap_or(&self.dir);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(dir)
+            .map_err(werr)?;
         tmp.write_all(&bytes).map_err(werr)?;
         tmp.as_file().sync_all().map_err(werr)?;
         tmp.persist(path).map_err(|e| werr(e.error))?;
@@ -281,6 +317,34 @@ impl SummaryCache {
         let s = analyze_object(data, elf, limits);
         let _ = self.put(&d, &s);
         s
+    }
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn stale_temporaries_are_removed_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(format!("{TMP_PREFIX}stale"));
+        let fresh = dir.path().join(format!("{TMP_PREFIX}fresh"));
+        let other = dir.path().join("entry.bin");
+        for p in [&stale, &fresh, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - 2 * STALE_AFTER;
+        for p in [&stale, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
+        SummaryCache::new(dir.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists() && other.exists());
     }
 }
 
