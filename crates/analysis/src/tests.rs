@@ -1074,6 +1074,18 @@ fn synthetic_wrapper_through_indirect_calls() {
     assert!(r.unresolved_sites[0].reason.contains("signal handlers"));
 }
 
+/// Wait up to 10 s for a traced server to exit after it was asked to; then kill it.
+fn wait_or_kill(child: &mut std::process::Child) {
+    for _ in 0..100 {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn redis_serving_soundness() {
     let (server, cli) = ("/usr/bin/redis-server", "/usr/bin/redis-cli");
@@ -1121,18 +1133,7 @@ fn redis_serving_soundness() {
     }
     cli_run(&["set", "k", "v"]);
     cli_run(&["shutdown", "nosave"]);
-    let mut exited = false;
-    for _ in 0..100 {
-        if child.try_wait().unwrap().is_some() {
-            exited = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    wait_or_kill(&mut child);
     assert_eq!(pong, "PONG", "redis-server did not answer under strace");
     let text = std::fs::read_to_string(&log).unwrap();
     let (traced, _) = parse_strace(&text);
@@ -1233,18 +1234,7 @@ fn nginx_serving_and_curl_soundness() {
             .args(["-QUIT", &pid.to_string()])
             .status();
     }
-    let mut exited = false;
-    for _ in 0..100 {
-        if child.try_wait().unwrap().is_some() {
-            exited = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    wait_or_kill(&mut child);
     assert!(served, "nginx did not serve under strace");
     let mut memo = std::collections::HashMap::new();
     for (prog, log) in [(nginx, &log), (curl, &curl_log)] {

@@ -173,19 +173,7 @@ pub(super) fn analyse(
         let Some((addrs, succs)) = cfg.blocks.get(b) else {
             continue;
         };
-        for a in addrs {
-            if let Some(i) = cfg.insns.get(a) {
-                step(
-                    factory,
-                    abi,
-                    cfg,
-                    i,
-                    &mut st,
-                    idx.get(a).copied(),
-                    &mut sink,
-                );
-            }
-        }
+        through(factory, abi, cfg, &idx, addrs, &mut st, &mut sink);
         for s in succs {
             let Some(&sb) = cfg.block_of.get(s) else {
                 continue;
@@ -214,20 +202,7 @@ pub(super) fn analyse(
         let Some(Some(mut st)) = inn.get(b).copied() else {
             continue;
         };
-        let mut last_end = End::None;
-        for a in addrs {
-            let Some(i) = cfg.insns.get(a) else { continue };
-            step(
-                factory,
-                abi,
-                cfg,
-                i,
-                &mut st,
-                idx.get(a).copied(),
-                &mut sink,
-            );
-            last_end = i.end;
-        }
+        let last_end = through(factory, abi, cfg, &idx, addrs, &mut st, &mut sink);
         // A block that ends without a terminator and has no successor falls
         // through into the next function: a tail edge.
         if succs.is_empty() && last_end == End::None {
@@ -238,6 +213,25 @@ pub(super) fn analyse(
         escaped: (0..n).map(|k| sink.esc & (1 << k) != 0).collect(),
         resolved: sink.resolved,
     }
+}
+
+/// Step through one block's instructions; the end kind of its last one.
+fn through(
+    factory: &mut InstructionInfoFactory,
+    abi: &Abi,
+    cfg: &Cfg,
+    idx: &HashMap<u64, usize>,
+    addrs: &[u64],
+    st: &mut St,
+    sink: &mut Sink,
+) -> End {
+    let mut last_end = End::None;
+    for a in addrs {
+        let Some(i) = cfg.insns.get(a) else { continue };
+        step(factory, abi, cfg, i, st, idx.get(a).copied(), sink);
+        last_end = i.end;
+    }
+    last_end
 }
 
 #[derive(Default)]
