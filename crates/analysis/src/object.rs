@@ -788,19 +788,26 @@ struct Ins {
     end: End,
 }
 
-fn write_mask(factory: &mut InstructionInfoFactory, ins: &Instruction) -> u16 {
+fn is_write(a: OpAccess) -> bool {
+    matches!(
+        a,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+    )
+}
+
+/// General registers the instruction may write, and whether it writes memory
+/// (one instruction-info query for both).
+fn write_facts(factory: &mut InstructionInfoFactory, ins: &Instruction) -> (u16, bool) {
+    let info = factory.info(ins);
     let mut m = 0u16;
-    for u in factory.info(ins).used_registers() {
-        if matches!(
-            u.access(),
-            OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
-        ) {
+    for u in info.used_registers() {
+        if is_write(u.access()) {
             if let Some(i) = gpr(u.register()) {
                 m |= 1 << i;
             }
         }
     }
-    m
+    (m, info.used_memory().iter().any(|u| is_write(u.access())))
 }
 
 /// One function decoded by recursive descent, before the dataflow.
@@ -975,7 +982,7 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 bad = true;
                 break;
             }
-            let writes = write_mask(&mut ctx.factory, &ins);
+            let (writes, mem_write) = write_facts(&mut ctx.factory, &ins);
             match ins.flow_control() {
                 FlowControl::Call | FlowControl::IndirectCall => last_was_call = true,
                 _ if matches!(ins.mnemonic(), Mnemonic::Nop | Mnemonic::Int3) => {}
@@ -1164,15 +1171,6 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 }
                 _ => {}
             }
-            let mem_write = ctx.factory.info(&ins).used_memory().iter().any(|m| {
-                matches!(
-                    m.access(),
-                    OpAccess::Write
-                        | OpAccess::CondWrite
-                        | OpAccess::ReadWrite
-                        | OpAccess::ReadCondWrite
-                )
-            });
             insns.insert(
                 ip,
                 Ins {

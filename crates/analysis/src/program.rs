@@ -286,6 +286,19 @@ impl<'a, 'b> Graph<'a, 'b> {
         (path, name)
     }
 
+    /// The witness of a number passed at `site` in `node` to the wrapper `t`:
+    /// the chain to the site, then the wrapper.
+    fn wrapper_chain(&self, node: usize, site: u64, t: usize) -> Vec<crate::Frame> {
+        let mut chain = self.chain(node, site);
+        let (object, function) = self.fname(t);
+        chain.push(crate::Frame {
+            object,
+            function,
+            address: self.func(t).map_or(0, |f| f.addr),
+        });
+        chain
+    }
+
     fn chain(&self, node: usize, site: u64) -> Vec<crate::Frame> {
         let mut frames = Vec::new();
         let mut cur = node;
@@ -519,13 +532,7 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                     }
                     let v = c.args.get(j).cloned().unwrap_or_else(Val::unknown);
                     for &k in &v.consts {
-                        let mut chain = g.chain(n, c.site);
-                        let (object, function) = g.fname(t);
-                        chain.push(crate::Frame {
-                            object,
-                            function,
-                            address: g.func(t).map_or(0, |f| f.addr),
-                        });
+                        let chain = g.wrapper_chain(n, c.site, t);
                         add(
                             &mut result,
                             k,
@@ -601,13 +608,7 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                         if result.syscalls.contains_key(&k) {
                             continue;
                         }
-                        let mut chain = g.chain(n, site);
-                        let (object, function) = g.fname(t);
-                        chain.push(crate::Frame {
-                            object,
-                            function,
-                            address: g.func(t).map_or(0, |f| f.addr),
-                        });
+                        let chain = g.wrapper_chain(n, site, t);
                         add(
                             &mut result,
                             k,

@@ -647,6 +647,20 @@ fn trace_and_check(
     failures
 }
 
+/// The whole-program result of a synthetic object run from `entry`.
+fn synth_program(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> ProgramResult {
+    let (data, elf) = synth(code, funcs, entry);
+    let s = analyze_object(&data, &elf, &Limits::default());
+    analyze_program(&ProgramInput {
+        objects: vec![ObjectRef {
+            path: "/synthetic",
+            summary: &s,
+            interp: false,
+        }],
+        bindings: Vec::new(),
+    })
+}
+
 /// A synthetic x86-64 object: `code` mapped at 0x1000, functions named at offsets.
 fn synth(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> (Vec<u8>, ElfInfo) {
     use confine_elf::{ElfKind, Machine, Section, Segment, SymBind, SymKind, Symbol};
@@ -738,18 +752,7 @@ fn synthetic_propagation_wrappers_and_diagnostics() {
         .any(|d| d.kind == DiagKind::Int80 && d.site == Some(0x1027)));
 
     // Whole program from h: getpid through the wrapper, nothing unresolved.
-    let run = |entry: u64| {
-        let (data, elf) = synth(SYNTH, &SYNTH_FUNCS, entry);
-        let s = analyze_object(&data, &elf, &Limits::default());
-        analyze_program(&ProgramInput {
-            objects: vec![ObjectRef {
-                path: "/synthetic",
-                summary: &s,
-                interp: false,
-            }],
-            bindings: Vec::new(),
-        })
-    };
+    let run = |entry: u64| synth_program(SYNTH, &SYNTH_FUNCS, entry);
     let r = run(0x1016);
     assert!(!r.wildcard);
     assert_eq!(
@@ -1009,18 +1012,7 @@ fn synthetic_wrapper_through_indirect_calls() {
     // rdi is unknown there (rsi..r9 are entry arguments, so the site is listed).
     assert!(e2.indirect_args.iter().all(|a| a.args[0].unknown));
 
-    let run = |entry: u64| {
-        let (data, elf) = synth(SYNTH_INDIRECT, &SYNTH_INDIRECT_FUNCS, entry);
-        let s = analyze_object(&data, &elf, &Limits::default());
-        analyze_program(&ProgramInput {
-            objects: vec![ObjectRef {
-                path: "/synthetic",
-                summary: &s,
-                interp: false,
-            }],
-            bindings: Vec::new(),
-        })
-    };
+    let run = |entry: u64| synth_program(SYNTH_INDIRECT, &SYNTH_INDIRECT_FUNCS, entry);
     // main calls w directly (through a register that surely holds it).
     let r = run(0x1000);
     assert!(!r.indirect_reachable);

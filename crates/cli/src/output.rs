@@ -14,6 +14,19 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<()> {
         out.write_all(bytes).context("writing to stdout")?;
         return out.flush().context("writing to stdout");
     }
+    let tmp = temp_beside(path)?;
+    // Removed by `tmp`'s drop on any error here, or by the stop path if the
+    // process has to exit in the middle.
+    let tmp_path = tmp.path().to_path_buf();
+    crate::stop::register_temp(&tmp_path);
+    let r = finish(tmp, bytes, Path::new(path), path);
+    crate::stop::unregister_temp(&tmp_path);
+    r
+}
+
+/// A temporary file in `path`'s folder, named after it, mode 0644 (the stage
+/// is set to writing `path`; a stop requested already is an error).
+fn temp_beside(path: &str) -> Result<tempfile::NamedTempFile> {
     let target = Path::new(path);
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -24,19 +37,12 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("output path {path} names no file"))?;
     crate::stop::set_stage(&format!("writing {path}"));
     crate::stop::check()?;
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(&format!(".{}.", name.to_string_lossy()))
         .suffix(".tmp")
         .permissions(output_mode())
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    // Removed by `tmp`'s drop on any error here, or by the stop path if the
-    // process has to exit in the middle.
-    let tmp_path = tmp.path().to_path_buf();
-    crate::stop::register_temp(&tmp_path);
-    let r = finish(tmp, bytes, target, path);
-    crate::stop::unregister_temp(&tmp_path);
-    r
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
 }
 
 /// Fill the temporary file, sync it and rename it over `target`.
@@ -93,22 +99,7 @@ fn prepare<'a>(
             write_atomic(path, bytes)?;
             continue;
         }
-        let target = Path::new(path);
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = target
-            .file_name()
-            .with_context(|| format!("output path {path} names no file"))?;
-        crate::stop::set_stage(&format!("writing {path}"));
-        crate::stop::check()?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", name.to_string_lossy()))
-            .suffix(".tmp")
-            .permissions(output_mode())
-            .tempfile_in(dir)
-            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        let mut tmp = temp_beside(path)?;
         tmp.write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())
             .with_context(|| format!("cannot write {}", tmp.path().display()))?;
@@ -117,7 +108,7 @@ fn prepare<'a>(
         let kept = tmp
             .into_temp_path()
             .keep()
-            .with_context(|| format!("cannot keep a temporary file in {}", dir.display()))?;
+            .with_context(|| format!("cannot keep a temporary file beside {path}"))?;
         ready.push((kept, path));
     }
     Ok(())

@@ -21,7 +21,9 @@
 //! out of a loop) is a direct call to `syscall`, with its arguments known.
 
 use super::{gpr, End, Ins, CALLER_SAVED_MASK, GO_CLOBBERED, R11, RAX, RCX, RDX};
-use iced_x86::{FlowControl, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
+use iced_x86::{
+    FlowControl, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register, UsedRegister,
+};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Registers a `syscall` reads: rax, rdi, rsi, rdx, r10, r8, r9.
@@ -278,6 +280,7 @@ fn step(
         st.clear(R11);
         return;
     }
+    let used = factory.info(ins).used_registers();
     // Registers read by an indirect call/jump as arguments, excluding the
     // target register when it surely holds a candidate and is no argument.
     let known = match fc {
@@ -301,7 +304,7 @@ fn step(
                 match known {
                     Some((_, k)) => sink.resolved.push((ins.ip(), k, false)),
                     // The target register or memory operand is read too.
-                    None => sink.esc |= reads(factory, ins, &st.may, false),
+                    None => sink.esc |= reads(ins, used, &st.may, false),
                 }
             }
             for r in 0..16 {
@@ -320,7 +323,7 @@ fn step(
             sink.esc |= union(&st.may, arg_mask(abi.call_args | abi.returns));
             match known {
                 Some((_, k)) => sink.resolved.push((ins.ip(), k, true)),
-                None => sink.esc |= reads(factory, ins, &st.may, false),
+                None => sink.esc |= reads(ins, used, &st.may, false),
             }
             return;
         }
@@ -334,8 +337,8 @@ fn step(
         _ => {}
     }
     let cmp = matches!(mn, Mnemonic::Cmp | Mnemonic::Test);
-    sink.esc |= reads(factory, ins, &st.may, cmp);
-    for u in factory.info(ins).used_registers() {
+    sink.esc |= reads(ins, used, &st.may, cmp);
+    for u in used {
         let Some(r) = gpr(u.register()) else { continue };
         match u.access() {
             OpAccess::Write | OpAccess::ReadWrite => {
@@ -367,19 +370,14 @@ fn step(
 }
 
 /// Candidates read by this instruction other than as a compared register.
-fn reads(
-    factory: &mut InstructionInfoFactory,
-    ins: &iced_x86::Instruction,
-    st: &Taint,
-    cmp: bool,
-) -> u64 {
+fn reads(ins: &iced_x86::Instruction, used: &[UsedRegister], st: &Taint, cmp: bool) -> u64 {
     let mem_regs = |r: usize| {
         (0..ins.op_count()).any(|k| ins.op_kind(k) == OpKind::Memory)
             && (gpr(ins.memory_base()) == Some(r)
                 || (ins.memory_index() != Register::None && gpr(ins.memory_index()) == Some(r)))
     };
     let mut esc = 0u64;
-    for u in factory.info(ins).used_registers() {
+    for u in used {
         let Some(r) = gpr(u.register()) else { continue };
         let t = st.get(r).copied().unwrap_or(0);
         if t == 0 {
