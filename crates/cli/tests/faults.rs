@@ -69,6 +69,12 @@ impl Sandbox {
     fn outputs(&self) -> Vec<String> {
         names(&self.out())
     }
+
+    /// No output written and nothing left in TMPDIR.
+    fn assert_clean(&self) {
+        assert!(self.outputs().is_empty(), "{:?}", self.outputs());
+        self.assert_tmp_empty();
+    }
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -757,6 +763,25 @@ fn sigint(pid: u32) {
 }
 
 /// `confine profile` of the busybox image with a long observed run, spawned.
+/// `confine profile` analysing every program of the busybox root without the
+/// cache (seconds of work); `global` options go before the subcommand.
+fn long_analysis(sb: &Sandbox, image: &str, global: &[&str]) -> Child {
+    sb.confine()
+        .args(global)
+        .args([
+            "profile",
+            "--no-cache",
+            image,
+            "--all-binaries",
+            "-o",
+            "out/p.json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn long_observed_run(sb: &Sandbox, extra: &[&str]) -> Child {
     sb.confine()
         .args(extra)
@@ -810,8 +835,7 @@ fn ctrl_c_during_an_observed_run_removes_its_container() {
         start.elapsed()
     );
     assert_eq!(containers_of(pid), Vec::<String>::new(), "{id} left");
-    assert!(sb.outputs().is_empty(), "{:?}", sb.outputs());
-    sb.assert_tmp_empty();
+    sb.assert_clean();
 }
 
 #[test]
@@ -821,20 +845,7 @@ fn ctrl_c_during_analysis_exits_at_once() {
         return;
     };
     // Analysis of the whole static busybox takes seconds without the cache.
-    let child = sb
-        .confine()
-        .args([
-            "profile",
-            "--no-cache",
-            &image,
-            "--all-binaries",
-            "-o",
-            "out/p.json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = long_analysis(&sb, &image, &[]);
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
     sigint(child.id());
@@ -851,8 +862,7 @@ fn ctrl_c_during_analysis_exits_at_once() {
         "{:?}",
         start.elapsed()
     );
-    assert!(sb.outputs().is_empty(), "{:?}", sb.outputs());
-    sb.assert_tmp_empty();
+    sb.assert_clean();
 }
 
 #[test]
@@ -874,8 +884,7 @@ fn time_limit_during_an_observed_run() {
         "{err}"
     );
     assert_eq!(containers_of(pid), Vec::<String>::new());
-    assert!(sb.outputs().is_empty(), "{:?}", sb.outputs());
-    sb.assert_tmp_empty();
+    sb.assert_clean();
 }
 
 #[test]
@@ -885,23 +894,7 @@ fn time_limit_during_analysis() {
         return;
     };
     let start = Instant::now();
-    let child = sb
-        .confine()
-        .args([
-            "--time-limit",
-            "1",
-            "profile",
-            "-q",
-            "--no-cache",
-            &image,
-            "--all-binaries",
-            "-o",
-            "out/p.json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = long_analysis(&sb, &image, &["--time-limit", "1", "-q"]);
     let out = wait_bounded(child, Duration::from_secs(30));
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(EXIT_TIME_LIMIT), "{err}");
@@ -915,8 +908,7 @@ fn time_limit_during_analysis() {
         "{:?}",
         start.elapsed()
     );
-    assert!(sb.outputs().is_empty(), "{:?}", sb.outputs());
-    sb.assert_tmp_empty();
+    sb.assert_clean();
 }
 
 #[test]
@@ -925,21 +917,7 @@ fn sigterm_during_analysis() {
     let Some(image) = busybox_rootfs(&sb) else {
         return;
     };
-    let child = sb
-        .confine()
-        .args([
-            "profile",
-            "-q",
-            "--no-cache",
-            &image,
-            "--all-binaries",
-            "-o",
-            "out/p.json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = long_analysis(&sb, &image, &["-q"]);
     std::thread::sleep(Duration::from_millis(300));
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -954,6 +932,5 @@ fn sigterm_during_analysis() {
         err.contains("confine: terminated (SIGTERM) in stage \""),
         "{err}"
     );
-    assert!(sb.outputs().is_empty(), "{:?}", sb.outputs());
-    sb.assert_tmp_empty();
+    sb.assert_clean();
 }
