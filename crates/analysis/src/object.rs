@@ -17,6 +17,24 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 mod escape;
 
+/// What discovery saw referencing a Go binary's `.noptrdata` (pointer-free
+/// package variables), by address.
+#[derive(Default)]
+struct GoRefs {
+    /// 8-byte loads into a 64-bit register (`mov r64, [rip+x]`).
+    loads: Vec<u64>,
+    /// Writes: address and size.
+    writes: Vec<(u64, u64)>,
+    /// Addresses formed in code (`lea`, immediates).
+    addrs: Vec<u64>,
+    /// Addresses stored in data (aligned words, relocation addends).
+    stored: Vec<u64>,
+}
+
+/// How far below a package word an address formed in code still counts as
+/// reaching it (a field of an enclosing struct).
+const GO_WORD_WINDOW: u64 = 64;
+
 /// An address loaded into a register, taken only if it escapes.
 #[derive(Clone, Debug)]
 enum Cand {
@@ -146,6 +164,12 @@ struct Ctx<'d> {
     landing: BTreeMap<u64, Vec<u64>>,
     /// Go functions' argument area sizes (`_func.args`), by entry.
     go_args: HashMap<u64, u32>,
+    /// Go: `.noptrdata`'s range while discovery records references to it
+    /// (None in worker forks).
+    go_data: Option<(u64, u64)>,
+    go_refs: GoRefs,
+    /// Go package words read as constants (see [`go_constants`]).
+    go_consts: HashMap<u64, u64>,
     diags: Vec<Diagnostic>,
     diag_counts: HashMap<DiagKind, usize>,
     stats: Stats,
@@ -177,6 +201,9 @@ impl<'d> Ctx<'d> {
             setxid_model: self.setxid_model,
             landing: self.landing.clone(),
             go_args: self.go_args.clone(),
+            go_data: None,
+            go_refs: GoRefs::default(),
+            go_consts: self.go_consts.clone(),
             diags: Vec::new(),
             diag_counts: HashMap::new(),
             stats: Stats::default(),
@@ -307,6 +334,9 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         setxid_model: false,
         landing: BTreeMap::new(),
         go_args: HashMap::new(),
+        go_data: None,
+        go_refs: GoRefs::default(),
+        go_consts: HashMap::new(),
         diags: Vec::new(),
         diag_counts: HashMap::new(),
         stats: Stats::default(),
@@ -422,6 +452,11 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
                 names.entry(f.entry).or_insert_with(|| f.name.clone());
             }
         }
+        ctx.go_data = elf
+            .sections
+            .iter()
+            .find(|s| s.name == ".noptrdata" && s.alloc && s.kind != SHT_NOBITS)
+            .map(|s| (s.addr, s.addr.saturating_add(s.size)));
     }
     ctx.names = names.clone();
     ctx.landing = crate::lsda::landing_pads(data, elf);
@@ -521,6 +556,21 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         }
     }
     decoded.sort_by_key(|d| d.f);
+    if let Some((lo, hi)) = ctx.go_data.take() {
+        let mut refs = std::mem::take(&mut ctx.go_refs);
+        ctx.go_consts = go_constants(&ctx, lo, hi, &mut refs);
+        if !ctx.go_consts.is_empty() {
+            let n = ctx.go_consts.len();
+            ctx.diag(
+                DiagKind::Modelled,
+                None,
+                format!(
+                    "{n} Go package word(s) in .noptrdata read as constants: never written \
+                     by name, no address to them formed (see go_constants)"
+                ),
+            );
+        }
+    }
     let clobber = clobber_masks(&decoded);
     let noret = noreturn_functions(&ctx, &decoded);
     // Functions are independent from here on: both cores, one forked context
@@ -555,6 +605,9 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             ctx.diag(d.kind, d.site, d.message);
         }
     }
+    if ctx.elf.gopclntab.is_some() {
+        go_per_thread_model(&mut ctx, &mut raw);
+    }
     prune_args(&mut raw);
     ctx.stats.functions = raw.len();
     let mut diagnostics = ctx.diags;
@@ -583,6 +636,120 @@ impl Ctx<'_> {
         };
         name.is_some_and(|n| NORETURN.contains(&n))
     }
+}
+
+impl Ctx<'_> {
+    /// Discovery (Go binaries): record a rip-relative reference to `x`.
+    fn note_go_ref(&mut self, ins: &Instruction, x: u64, mem_write: bool) {
+        let Some((lo, hi)) = self.go_data else { return };
+        if x.saturating_add(GO_WORD_WINDOW) < lo || x >= hi.saturating_add(8) {
+            return;
+        }
+        let size = ins.memory_size().size() as u64;
+        if ins.mnemonic() == Mnemonic::Lea {
+            self.go_refs.addrs.push(x);
+        } else if mem_write {
+            self.go_refs.writes.push((x, size.max(1)));
+        } else if ins.mnemonic() == Mnemonic::Mov
+            && ins.op_count() == 2
+            && ins.op0_kind() == OpKind::Register
+            && ins.op0_register().is_gpr64()
+            && size == 8
+        {
+            self.go_refs.loads.push(x);
+        }
+        // Other reads (cmp, test, narrower loads) neither write nor leak it.
+    }
+
+    /// Discovery (Go binaries): record an absolute address formed in code.
+    fn note_go_addr(&mut self, v: u64) {
+        if let Some((lo, hi)) = self.go_data {
+            if v.saturating_add(GO_WORD_WINDOW) >= lo && v < hi.saturating_add(8) {
+                self.go_refs.addrs.push(v);
+            }
+        }
+    }
+}
+
+/// Go package variables that hold syscall numbers (`syscall.fcntl64Syscall`,
+/// `internal/syscall/unix.FcntlSyscall`, x/sys/unix's `fcntl64Syscall`) are
+/// statically initialised pointer-free words in `.noptrdata` that only 32-bit
+/// ports overwrite in `init`. A word is read as its file value (a model,
+/// reported as such) when: it is loaded as a whole 8-byte word; no
+/// instruction writes it by name; no address within [`GO_WORD_WINDOW`] below
+/// it is formed in code (`&v`, or `&s` of a small enclosing struct); no data
+/// word or relocation points into it; and its value is below 1024 (a syscall
+/// number). Stripped binaries carry no variable bounds, so what this cannot
+/// see is a larger struct containing the word whose address is taken, or a
+/// pointer derived by arithmetic: Go code reaches package variables by name.
+fn go_constants(ctx: &Ctx, lo: u64, hi: u64, refs: &mut GoRefs) -> HashMap<u64, u64> {
+    // Pointers stored in data and relocation addends form addresses too.
+    for s in &ctx.elf.sections {
+        if !s.alloc || s.kind == SHT_NOBITS || s.exec {
+            continue;
+        }
+        let Some(b) = usize::try_from(s.size)
+            .ok()
+            .and_then(|n| ctx.elf.bytes_at(ctx.data, s.addr, n))
+        else {
+            continue;
+        };
+        let skip = ((8 - s.addr % 8) % 8) as usize;
+        for w in b.get(skip..).unwrap_or(&[]).chunks_exact(8) {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(w);
+            let v = u64::from_le_bytes(x);
+            if v >= lo && v < hi {
+                refs.stored.push(v);
+            }
+        }
+    }
+    for r in &ctx.elf.relocations {
+        let v = r.addend as u64;
+        if v >= lo && v < hi {
+            refs.stored.push(v);
+        }
+    }
+    refs.addrs.sort_unstable();
+    refs.stored.sort_unstable();
+    refs.writes.sort_unstable();
+    refs.loads.sort_unstable();
+    refs.loads.dedup();
+    let max_write = refs.writes.iter().map(|w| w.1).max().unwrap_or(0);
+    let mut out = HashMap::new();
+    for &w in &refs.loads {
+        if w % 8 != 0 || w < lo || w.saturating_add(8) > hi {
+            continue;
+        }
+        let end = w + 8;
+        // An address formed in [w - window, w + 8).
+        let i = refs
+            .addrs
+            .partition_point(|&a| a < w.saturating_sub(GO_WORD_WINDOW));
+        if refs.addrs.get(i).is_some_and(|&a| a < end) {
+            continue;
+        }
+        // A pointer in data into [w, w + 8).
+        let i = refs.stored.partition_point(|&a| a < w);
+        if refs.stored.get(i).is_some_and(|&a| a < end) {
+            continue;
+        }
+        // A write overlapping [w, w + 8).
+        let j = refs
+            .writes
+            .partition_point(|&(a, _)| a < w.saturating_sub(max_write));
+        if refs.writes[j..]
+            .iter()
+            .take_while(|&&(a, _)| a < end)
+            .any(|&(a, n)| a.saturating_add(n) > w)
+        {
+            continue;
+        }
+        if let Some(v) = read_u64(ctx, w).filter(|&v| v < 1024) {
+            out.insert(w, v);
+        }
+    }
+    out
 }
 
 impl ImportRef {
@@ -718,6 +885,38 @@ fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
 /// Keep call-site argument values only where the callee may be a syscall
 /// wrapper: imports, IFUNC targets, and local functions that pass an entry
 /// argument on to a syscall number or another possible wrapper.
+/// Go's `runtime.runPerThreadSyscall` (Go 1.19 and later) replays, on every
+/// other thread, the system call `syscall_runtime_doAllThreadsSyscall` has
+/// just issued itself with the same number through its own wrapper call: the
+/// runtime-private `perThreadSyscall` it reads is written nowhere else. Its
+/// numbers are therefore already counted (or reported) at that call; the
+/// unknown arguments of its own calls are dropped, as a reported model.
+fn go_per_thread_model(ctx: &mut Ctx, funcs: &mut [FunctionSummary]) {
+    for f in funcs
+        .iter_mut()
+        .filter(|f| f.name.as_deref() == Some("runtime.runPerThreadSyscall"))
+    {
+        for c in &mut f.calls {
+            // Arguments past the end of the list are unknown too.
+            if c.args.len() < 8 || c.args.iter().any(|v| v.unknown) {
+                c.args.resize_with(8, Val::unknown);
+                for v in &mut c.args {
+                    v.unknown = false;
+                }
+                ctx.diag(
+                    DiagKind::Modelled,
+                    Some(c.site),
+                    format!(
+                        "call at {:#x} in runtime.runPerThreadSyscall replays \
+                         doAllThreadsSyscall's own system call: its arguments are not new",
+                        c.site
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn prune_args(funcs: &mut [FunctionSummary]) {
     let index: HashMap<u64, usize> = funcs.iter().enumerate().map(|(i, f)| (f.addr, i)).collect();
     let mut maybe: Vec<bool> = funcs
@@ -793,6 +992,27 @@ fn is_write(a: OpAccess) -> bool {
         a,
         OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
     )
+}
+
+/// `ins` writes memory within the first page: through a register the previous
+/// instruction zeroed, or at an absolute address below 4096 (no base, no index).
+fn null_store(ins: &Instruction, zeroed: Option<usize>) -> bool {
+    // fs:/gs: addresses are thread-local, not page zero.
+    if !(0..ins.op_count()).any(|k| ins.op_kind(k) == OpKind::Memory)
+        || ins.memory_index() != Register::None
+        || ins.is_ip_rel_memory_operand()
+        || matches!(ins.memory_segment(), Register::FS | Register::GS)
+    {
+        return false;
+    }
+    let disp = ins.memory_displacement64();
+    let base = ins.memory_base();
+    let base_zero = if base == Register::None {
+        true
+    } else {
+        base.is_gpr64() && gpr(base).is_some() && gpr(base) == zeroed
+    };
+    base_zero && disp < 4096
 }
 
 /// General registers the instruction may write, and whether it writes memory
@@ -937,6 +1157,8 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
         let mut dec = Decoder::with_ip(64, bytes, a, DecoderOptions::NONE);
         let mut ins = Instruction::default();
         let mut last_was_call = false;
+        // The register the previous instruction zeroed (`xor r,r`), if any.
+        let mut zeroed: Option<usize> = None;
         while dec.can_decode() {
             let ip = dec.ip();
             if ip != a && insns.contains_key(&ip) {
@@ -996,6 +1218,7 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 matches!(fc, FlowControl::IndirectBranch | FlowControl::IndirectCall);
             if ins.is_ip_rel_memory_operand() && !is_branch_mem {
                 let x = ins.ip_rel_memory_address();
+                ctx.note_go_ref(&ins, x, mem_write);
                 // An address loaded into a full register is a candidate: it is
                 // taken only if it escapes (see `escape`); comparing a GOT
                 // slot's content (weak-symbol tests) takes nothing.
@@ -1037,6 +1260,7 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                         OpKind::Immediate32 | OpKind::Immediate32to64 | OpKind::Immediate64
                     ) {
                         let v = ins.immediate(k);
+                        ctx.note_go_addr(v);
                         let go = ctx.elf.gopclntab.is_some();
                         if ctx.starts.contains(&v) || (!go && ctx.in_exec(v) && !ctx.in_plt(v)) {
                             addr_refs.insert(v);
@@ -1048,6 +1272,7 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                         && !is_branch_mem
                     {
                         let v = ins.memory_displacement64();
+                        ctx.note_go_addr(v);
                         if ctx.starts.contains(&v) {
                             addr_refs.insert(v);
                         }
@@ -1055,6 +1280,19 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 }
             }
             let mut end = End::None;
+            // A store into the first page faults: Go's `*(*int)(nil) = 0`
+            // after calls that never return (`xor ecx,ecx; mov [rcx],0`), or
+            // an absolute store below 4096. Nothing after it runs.
+            if mem_write && null_store(&ins, zeroed) {
+                end = End::Stop;
+            }
+            zeroed = (mn == Mnemonic::Xor
+                && ins.op_count() == 2
+                && ins.op0_kind() == OpKind::Register
+                && ins.op1_kind() == OpKind::Register
+                && ins.op0_register() == ins.op1_register())
+            .then(|| gpr_wide(ins.op0_register()))
+            .flatten();
             match (mn, fc) {
                 (Mnemonic::Syscall, _) => {
                     syscall_sites.push(ip);
@@ -1416,6 +1654,7 @@ fn dataflow(
         call_clobber: &call_clobber,
         slots: &slots,
         call_kill: &call_kill,
+        go_consts: &ctx.go_consts,
     };
     // Constant propagation to a fixpoint over the blocks.
     let mut entry: State = TOP;
@@ -1681,6 +1920,8 @@ struct Tx<'a> {
     /// Bytes above rsp each call site's callee may write (its arguments and
     /// spill area); absent: any.
     call_kill: &'a HashMap<u64, u64>,
+    /// Go package words read as constants.
+    go_consts: &'a HashMap<u64, u64>,
 }
 
 impl Tx<'_> {
@@ -1861,7 +2102,14 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
     let computed: Option<AVal> = match (ins.mnemonic(), dst) {
         (Mnemonic::Mov, Some(_)) => match src_reg() {
             Some(s) => Some(st[s]),
-            None => imm1().map(AVal::konst).or_else(slot_load),
+            None => imm1().map(AVal::konst).or_else(slot_load).or_else(|| {
+                (ins.is_ip_rel_memory_operand()
+                    && ins.memory_size().size() == 8
+                    && ins.op0_register().is_gpr64())
+                .then(|| tx.go_consts.get(&ins.ip_rel_memory_address()))
+                .flatten()
+                .map(|&v| AVal::konst(v))
+            }),
         },
         (Mnemonic::Movsxd | Mnemonic::Movzx | Mnemonic::Movsx, Some(_)) => src_reg().map(|s| st[s]),
         (Mnemonic::Xor | Mnemonic::Sub, Some(d))

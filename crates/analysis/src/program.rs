@@ -365,7 +365,10 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             });
         }
         for d in &o.summary.diagnostics {
-            if matches!(d.kind, DiagKind::Int80 | DiagKind::Sysenter) {
+            if matches!(
+                d.kind,
+                DiagKind::Int80 | DiagKind::Sysenter | DiagKind::Modelled
+            ) {
                 let mut d = d.clone();
                 d.object = Some(o.path.to_string());
                 result.diagnostics.push(d);
