@@ -39,7 +39,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-6";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-7";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -113,8 +113,25 @@ pub struct ObjectSummary {
     /// sorted: roots when the object is loaded at run time (dlopen, NSS).
     #[serde(default)]
     pub exports: Vec<u64>,
+    /// Address-taken functions whose addresses never leave this object, with
+    /// every indirect call site that may enter them (see `object/confine.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confined: Option<ConfinedPointers>,
     pub stats: Stats,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Functions reachable only through pointers that stay inside their object.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ConfinedPointers {
+    /// The functions, sorted.
+    pub targets: Vec<u64>,
+    /// The only indirect call or jump sites (of this object) that may enter
+    /// them, sorted.
+    pub sites: Vec<u64>,
+    /// Imports the proof followed into this object's own definition: it holds
+    /// only where each binds to that definition.
+    pub binds: Vec<ImportRef>,
 }
 
 /// A loader-run root.

@@ -15,6 +15,7 @@ use iced_x86::{
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
+mod confine;
 mod escape;
 
 /// What discovery saw referencing a Go binary's `.noptrdata` (pointer-free
@@ -170,6 +171,10 @@ struct Ctx<'d> {
     go_refs: GoRefs,
     /// Go package words read as constants (see [`go_constants`]).
     go_consts: HashMap<u64, u64>,
+    /// Windows around data slots holding code addresses, and the
+    /// rip-relative references discovery saw into them: (function, address).
+    slot_windows: Vec<(u64, u64)>,
+    slot_refs: Vec<(u64, u64)>,
     diags: Vec<Diagnostic>,
     diag_counts: HashMap<DiagKind, usize>,
     stats: Stats,
@@ -204,6 +209,8 @@ impl<'d> Ctx<'d> {
             go_data: None,
             go_refs: GoRefs::default(),
             go_consts: self.go_consts.clone(),
+            slot_windows: Vec::new(),
+            slot_refs: Vec::new(),
             diags: Vec::new(),
             diag_counts: HashMap::new(),
             stats: Stats::default(),
@@ -337,6 +344,8 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         go_data: None,
         go_refs: GoRefs::default(),
         go_consts: HashMap::new(),
+        slot_windows: Vec::new(),
+        slot_refs: Vec::new(),
         diags: Vec::new(),
         diag_counts: HashMap::new(),
         stats: Stats::default(),
@@ -488,6 +497,9 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
     // Relocations: code addresses stored in data.
     let mut data_at: BTreeSet<u64> = BTreeSet::new();
     let mut data_imports: BTreeSet<ImportRef> = BTreeSet::new();
+    // (slot, code address) and data addresses stored by relocations.
+    let mut code_slots: Vec<(u64, u64)> = Vec::new();
+    let mut data_slots: Vec<(u64, u64)> = Vec::new();
     for r in &elf.relocations {
         let target = match r.kind {
             RelocKind::Relative => Some(r.addend as u64),
@@ -513,9 +525,17 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             if ctx.in_exec(t) && !ctx.in_plt(t) {
                 ctx.starts.insert(t);
                 data_at.insert(t);
+                code_slots.push((r.offset, t));
+            } else {
+                data_slots.push((r.offset, t));
             }
         }
     }
+    ctx.slot_windows = merge_windows(
+        code_slots
+            .iter()
+            .map(|&(o, _)| (o.saturating_sub(confine::WINDOW), o.saturating_add(8))),
+    );
     for &r in &resolvers {
         add_root(&mut ctx, r, RootKind::IfuncResolver);
     }
@@ -571,6 +591,8 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             );
         }
     }
+    let replay: HashMap<u64, (u64, u64)> =
+        decoded.iter().map(|d| (d.f, (d.bound, d.count))).collect();
     let clobber = clobber_masks(&decoded);
     let noret = noreturn_functions(&ctx, &decoded);
     // Functions are independent from here on: both cores, one forked context
@@ -609,6 +631,19 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         go_per_thread_model(&mut ctx, &mut raw);
     }
     prune_args(&mut raw);
+    let confined = if ctx.non_pie || ctx.elf.gopclntab.is_some() || ctx.stats.truncated {
+        None
+    } else {
+        confined_pointers(
+            &ctx,
+            &raw,
+            &code_slots,
+            &data_slots,
+            &export_addrs,
+            &roots,
+            &replay,
+        )
+    };
     ctx.stats.functions = raw.len();
     let mut diagnostics = ctx.diags;
     diagnostics.sort();
@@ -622,6 +657,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         data_address_taken: data_at.into_iter().collect(),
         data_import_refs: data_imports.into_iter().collect(),
         exports: export_addrs.into_iter().collect(),
+        confined,
         stats: ctx.stats,
         diagnostics,
     }
@@ -882,9 +918,107 @@ fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
     ctx.starts.extend(found);
 }
 
-/// Keep call-site argument values only where the callee may be a syscall
-/// wrapper: imports, IFUNC targets, and local functions that pass an entry
-/// argument on to a syscall number or another possible wrapper.
+/// Sorted, disjoint union of `[lo, hi)` ranges.
+fn merge_windows(w: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = w.collect();
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(l) if lo <= l.1 => l.1 = l.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// Candidates for [`confine::confine`]: functions whose address is stored
+/// only in data slots (not taken in code, not exported, not a loader root)
+/// and that may pass an entry argument on towards a syscall number.
+fn confined_pointers(
+    ctx: &Ctx,
+    funcs: &[FunctionSummary],
+    code_slots: &[(u64, u64)],
+    data_slots: &[(u64, u64)],
+    exports: &BTreeSet<u64>,
+    roots: &BTreeSet<Root>,
+    replay: &HashMap<u64, (u64, u64)>,
+) -> Option<crate::ConfinedPointers> {
+    let code_taken: HashSet<u64> = funcs
+        .iter()
+        .flat_map(|f| f.addr_refs.iter().copied())
+        .collect();
+    let root_addrs: HashSet<u64> = roots.iter().map(|r| r.addr).collect();
+    let targets: Vec<u64> = funcs
+        .iter()
+        .filter(|f| {
+            f.syscalls.iter().any(|s| s.nr.args != 0)
+                || f.calls.iter().any(|c| c.args.iter().any(|v| v.args != 0))
+        })
+        .map(|f| f.addr)
+        .filter(|a| code_slots.iter().any(|s| s.1 == *a))
+        .filter(|a| !code_taken.contains(a) && !exports.contains(a) && !root_addrs.contains(a))
+        .collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let windows = merge_windows(
+        code_slots
+            .iter()
+            .filter(|s| targets.binary_search(&s.1).is_ok())
+            .map(|&(o, _)| (o.saturating_sub(confine::WINDOW), o.saturating_add(8))),
+    );
+    // A pointer into the region stored in data outside it, or exported data
+    // over it, lets other code reach the slots. Pointers stored inside it
+    // (`__dso_handle`) are read by name, which the pass follows.
+    if data_slots
+        .iter()
+        .any(|&(o, a)| confine::in_windows(&windows, a) && !confine::in_windows(&windows, o))
+    {
+        return None;
+    }
+    let data_ptrs: HashMap<u64, u64> = data_slots
+        .iter()
+        .filter(|&&(o, _)| confine::in_windows(&windows, o))
+        .copied()
+        .collect();
+    let mut slots: Vec<u64> = code_slots
+        .iter()
+        .filter(|s| targets.binary_search(&s.1).is_ok())
+        .map(|s| s.0)
+        .collect();
+    slots.sort_unstable();
+    let exported_data = ctx
+        .elf
+        .dynsyms
+        .iter()
+        .filter(|s| s.defined && s.kind != SymKind::Func);
+    for s in exported_data {
+        let end = s.addr.saturating_add(s.size.max(1));
+        if windows.iter().any(|w| s.addr < w.1 && w.0 < end) {
+            return None;
+        }
+    }
+    let users: Vec<u64> = ctx
+        .slot_refs
+        .iter()
+        .filter(|r| confine::in_windows(&windows, r.1))
+        .map(|r| r.0)
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    let input = confine::Input {
+        targets,
+        windows,
+        slots,
+        data_ptrs,
+        users,
+        replay,
+    };
+    let mut c = ctx.fork();
+    confine::confine(&mut c, &input)
+}
+
 /// Go's `runtime.runPerThreadSyscall` (Go 1.19 and later) replays, on every
 /// other thread, the system call `syscall_runtime_doAllThreadsSyscall` has
 /// just issued itself with the same number through its own wrapper call: the
@@ -917,6 +1051,9 @@ fn go_per_thread_model(ctx: &mut Ctx, funcs: &mut [FunctionSummary]) {
     }
 }
 
+/// Keep call-site argument values only where the callee may be a syscall
+/// wrapper: imports, IFUNC targets, and local functions that pass an entry
+/// argument on to a syscall number or another possible wrapper.
 fn prune_args(funcs: &mut [FunctionSummary]) {
     let index: HashMap<u64, usize> = funcs.iter().enumerate().map(|(i, f)| (f.addr, i)).collect();
     let mut maybe: Vec<bool> = funcs
@@ -1216,6 +1353,12 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
             // Address references.
             let is_branch_mem =
                 matches!(fc, FlowControl::IndirectBranch | FlowControl::IndirectCall);
+            if ins.is_ip_rel_memory_operand() {
+                let x = ins.ip_rel_memory_address();
+                if confine::in_windows(&ctx.slot_windows, x) {
+                    ctx.slot_refs.push((f, x));
+                }
+            }
             if ins.is_ip_rel_memory_operand() && !is_branch_mem {
                 let x = ins.ip_rel_memory_address();
                 ctx.note_go_ref(&ins, x, mem_write);

@@ -325,6 +325,23 @@ impl<'a, 'b> Graph<'a, 'b> {
     }
 }
 
+/// The object of node `t` and the only indirect sites that may enter it, when
+/// its object proved `t`'s address never leaves it and every import the
+/// proof followed binds to that object's own definition.
+fn confined_sites(g: &mut Graph, input: &ProgramInput, t: usize) -> Option<(usize, Vec<u64>)> {
+    let &(obj, _) = g.nodes.get(t)?;
+    let addr = g.func(t)?.addr;
+    let c = input.objects.get(obj)?.summary.confined.as_ref()?;
+    c.targets.binary_search(&addr).ok()?;
+    for r in &c.binds {
+        let local = r.local?;
+        if g.resolve_import(obj, r) != [(obj, local)] {
+            return None;
+        }
+    }
+    Some((obj, c.sites.clone()))
+}
+
 /// Whole-program syscall set with witnesses and diagnostics.
 pub fn analyze_program(input: &ProgramInput) -> ProgramResult {
     analyze_program_dynamic(input, &[])
@@ -587,17 +604,34 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
         })
         .collect();
     let mut address_taken_wrappers: Vec<usize> = Vec::new();
-    for t in (0..g.nodes.len()).filter(|&t| is_target(t)) {
+    let targets: Vec<usize> = (0..g.nodes.len()).filter(|&t| is_target(t)).collect();
+    for t in targets {
         let tm = w.get(t).copied().unwrap_or(0);
         if tm == 0 {
             continue;
         }
-        address_taken_wrappers.push(t);
+        // A wrapper whose address never leaves its object is entered only
+        // from the indirect sites its object's proof names (and from no
+        // signal delivery or context switch, which would need its address).
+        let confined = confined_sites(&mut g, input, t);
+        if confined.is_none() {
+            address_taken_wrappers.push(t);
+        }
         let mut open: Option<(usize, u64, usize)> = None;
         let mut open_sites = 0usize;
         for n in 0..g.nodes.len() {
             let Some(f) = g.func(n) else { continue };
+            if let Some((o, _)) = &confined {
+                if g.nodes.get(n).map(|x| x.0) != Some(*o) {
+                    continue;
+                }
+            }
             for &site in &f.indirect_sites {
+                if let Some((_, sites)) = &confined {
+                    if sites.binary_search(&site).is_err() {
+                        continue;
+                    }
+                }
                 let args = f
                     .indirect_args
                     .binary_search_by_key(&site, |a| a.site)

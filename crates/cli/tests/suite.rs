@@ -50,8 +50,7 @@ const CASES: &[Case] = &[
         image: "confine-test/debian12-redis:latest",
         check: REDIS_CHECK,
         key: &["bind", "listen", "epoll_wait"],
-        // libcap's syscall hooks are reached through a struct of pointers.
-        expect_complete: false,
+        expect_complete: true,
         confine_figure: Some(135),
     },
     Case {
