@@ -715,9 +715,11 @@ impl Ctx<'_> {
 /// instruction writes it by name; no address within [`GO_WORD_WINDOW`] below
 /// it is formed in code (`&v`, or `&s` of a small enclosing struct); no data
 /// word or relocation points into it; and its value is below 1024 (a syscall
-/// number). Stripped binaries carry no variable bounds, so what this cannot
-/// see is a larger struct containing the word whose address is taken, or a
-/// pointer derived by arithmetic: Go code reaches package variables by name.
+/// number). When the symbol table names the word as an 8-byte variable of its
+/// own, no window applies. Stripped binaries carry no variable bounds, so
+/// what this cannot see is a larger struct containing the word whose address
+/// is taken, or a pointer derived by arithmetic: Go code reaches package
+/// variables by name.
 fn go_constants(ctx: &Ctx, lo: u64, hi: u64, refs: &mut GoRefs) -> HashMap<u64, u64> {
     // Pointers stored in data and relocation addends form addresses too.
     for s in &ctx.elf.sections {
@@ -752,16 +754,31 @@ fn go_constants(ctx: &Ctx, lo: u64, hi: u64, refs: &mut GoRefs) -> HashMap<u64, 
     refs.loads.sort_unstable();
     refs.loads.dedup();
     let max_write = refs.writes.iter().map(|w| w.1).max().unwrap_or(0);
+    // Unstripped binaries name each variable with its size: a word that is a
+    // whole 8-byte variable of its own needs no window below it.
+    let own_vars: HashSet<u64> = ctx
+        .elf
+        .symtab
+        .iter()
+        .filter(|s| s.defined && s.kind == SymKind::Object && s.size == 8)
+        .map(|s| s.addr)
+        .filter(|&a| a >= lo && a < hi)
+        .collect();
     let mut out = HashMap::new();
     for &w in &refs.loads {
         if w % 8 != 0 || w < lo || w.saturating_add(8) > hi {
             continue;
         }
         let end = w + 8;
+        let window = if own_vars.contains(&w) {
+            0
+        } else {
+            GO_WORD_WINDOW
+        };
         // An address formed in [w - window, w + 8).
         let i = refs
             .addrs
-            .partition_point(|&a| a < w.saturating_sub(GO_WORD_WINDOW));
+            .partition_point(|&a| a < w.saturating_sub(window));
         if refs.addrs.get(i).is_some_and(|&a| a < end) {
             continue;
         }
@@ -2170,7 +2187,26 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
     if !tx.slots.is_empty() {
         // Spills to and stores over tracked slots; any other memory write
         // may alias the frame.
-        if i.mem_write {
+        if i.mem_write && ins.mnemonic() == Mnemonic::Push {
+            // `push` writes the word just below rsp (Go 1.21+ prologues push rbp).
+            match delta(st).and_then(|d| d.checked_sub(8)) {
+                Some(e) => match tx.slot(e) {
+                    Some(k) => {
+                        st[k] = match ins.op0_kind() {
+                            OpKind::Register => gpr(ins.op0_register())
+                                .filter(|_| ins.op0_register().is_gpr64())
+                                .map_or(AVal::UNKNOWN, |r| st[r]),
+                            OpKind::Immediate8to64 | OpKind::Immediate32to64 => {
+                                AVal::konst(ins.immediate(0))
+                            }
+                            _ => AVal::UNKNOWN,
+                        }
+                    }
+                    None => tx.kill(st, e, 8),
+                },
+                None => tx.kill_all(st),
+            }
+        } else if i.mem_write {
             let store = (ins.mnemonic() == Mnemonic::Mov
                 && ins.op_count() == 2
                 && ins.op0_kind() == OpKind::Memory)

@@ -1401,3 +1401,38 @@ fn libcap_hooks_are_confined() {
         );
     }
 }
+
+/// Go programs from other Go releases than the installed toolchain (the
+/// host's release binaries; skipped when absent): traced under a workload,
+/// nothing may be missing. The unstripped static docker CLI (Go 1.24) must
+/// resolve completely: its symbol table bounds `syscall.fcntl64Syscall`.
+#[test]
+fn go_releases_against_strace() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("docker-config");
+    let cfg = cfg.to_string_lossy().to_string();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "docker-cli-version",
+            vec!["/usr/local/bin/docker", "--version"],
+        ),
+        (
+            "docker-cli-context",
+            vec!["/usr/local/bin/docker", "--config", &cfg, "context", "ls"],
+        ),
+        (
+            "terraform-version",
+            vec!["/usr/local/bin/terraform", "version"],
+        ),
+    ];
+    let mut memo = std::collections::HashMap::new();
+    let failures = trace_and_check(d.path(), &cases, &mut memo);
+    assert!(failures.is_empty(), "{failures:#?}");
+    let exe = "/usr/local/bin/docker";
+    if std::path::Path::new(exe).exists() {
+        let r = analyze_host(exe, &mut memo).unwrap();
+        summarize(exe, &r);
+        assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+        assert!(r.syscalls.len() > 80, "{}", r.syscalls.len());
+    }
+}
