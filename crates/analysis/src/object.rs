@@ -78,7 +78,11 @@ const NORETURN: [&str; 24] = [
 
 /// glibc's setxid broadcast (`__nptl_setxid` and its SIGSETXID handler) issues
 /// `xidcmd->syscall_no`, which glibc only ever sets to one of these (setuid,
-/// setgid, setreuid, setregid, setgroups, setresuid, setresgid). Applied only in
+/// setgid, setreuid, setregid, setgroups, setresuid, setresgid), and only in
+/// the set-id function that issues the same number itself when the process is
+/// single-threaded (`INLINE_SETXID_SYSCALL`: both branches in one function).
+/// So the broadcast adds no number beyond the direct sites of the reachable
+/// set-id functions: its sites are modelled as adding nothing. Applied only in
 /// glibc's libc.so.6 and in static executables carrying glibc's sections, only
 /// to sites whose number is loaded from offset 0 of a pointer (`mov eax, [reg]`).
 pub const SETXID_SYSCALLS: [u32; 7] = [105, 106, 113, 114, 116, 117, 119];
@@ -1939,7 +1943,7 @@ fn dataflow(
                 });
                 if v.unknown && loaded && ctx.setxid_model {
                     v = Val {
-                        consts: SETXID_SYSCALLS.to_vec(),
+                        consts: Vec::new(),
                         args: 0,
                         unknown: false,
                     };
@@ -1988,7 +1992,10 @@ fn dataflow(
         ctx.diag(
             DiagKind::Modelled,
             Some(m),
-            format!("syscall number at {m:#x} read from glibc's struct xidcmd: modelled as the set-id syscalls"),
+            format!(
+                "syscall number at {m:#x} read from glibc's struct xidcmd: one of the set-id \
+                 syscalls its reachable caller also issues directly (adds none)"
+            ),
         );
     }
     for c in &mut calls {
