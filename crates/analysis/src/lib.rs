@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub use cache::{digest, SummaryCache};
-pub use object::{analyze_object, SETXID_SYSCALLS};
+pub use object::{analyze_object, MUSL_SETXID_SYSCALLS, SETXID_SYSCALLS};
 pub use program::{
     analyze_objects, analyze_objects_hashed, analyze_program, analyze_program_dynamic,
     bind_first_definition, Frame, ImportBinding, ObjectRef, ProgramInput, ProgramResult, Witness,
@@ -40,7 +40,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-9";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-10";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).

@@ -87,6 +87,17 @@ const NORETURN: [&str; 24] = [
 /// to sites whose number is loaded from offset 0 of a pointer (`mov eax, [reg]`).
 pub const SETXID_SYSCALLS: [u32; 7] = [105, 106, 113, 114, 116, 117, 119];
 
+/// musl's set-id functions run `do_setxid` on every thread through
+/// `__synccall`; it issues `c->nr` from `struct ctx { int id, eid, sid, nr,
+/// ret; }`, which only `__setxid` fills, with one of these (setuid, setgid,
+/// setreuid, setregid, setresuid, setresgid; seteuid and setegid use the
+/// setres ones). The callers never issue the number themselves, so the site
+/// stands for all six. Applied only in musl's libc (an object defining the
+/// loader stage `__dls2b`) and in executables with a `do_setxid` symbol, only
+/// to sites whose number is a 32-bit load from offset 12 of a pointer
+/// (`movsxd rax, dword [reg+12]`).
+pub const MUSL_SETXID_SYSCALLS: [u32; 6] = [105, 106, 113, 114, 117, 119];
+
 const RAX: usize = 0;
 const RCX: usize = 1;
 const RDX: usize = 2;
@@ -165,6 +176,8 @@ struct Ctx<'d> {
     names: BTreeMap<u64, String>,
     /// glibc's setxid broadcast model applies (see [`SETXID_SYSCALLS`]).
     setxid_model: bool,
+    /// musl's setxid model applies (see [`MUSL_SETXID_SYSCALLS`]).
+    musl_setxid_model: bool,
     /// C++ landing pads by FDE start.
     landing: BTreeMap<u64, Vec<u64>>,
     /// Go functions' argument area sizes (`_func.args`), by entry.
@@ -208,6 +221,7 @@ impl<'d> Ctx<'d> {
             factory: InstructionInfoFactory::new(),
             names: self.names.clone(),
             setxid_model: self.setxid_model,
+            musl_setxid_model: self.musl_setxid_model,
             landing: self.landing.clone(),
             go_args: self.go_args.clone(),
             go_data: None,
@@ -343,6 +357,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         factory: InstructionInfoFactory::new(),
         names: BTreeMap::new(),
         setxid_model: false,
+        musl_setxid_model: false,
         landing: BTreeMap::new(),
         go_args: HashMap::new(),
         go_data: None,
@@ -437,6 +452,11 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             .iter()
             .all(|n| exports.contains(n)))
         || (glibc_sections && elf.kind == ElfKind::Exec && elf.interp.is_none());
+    ctx.musl_setxid_model = elf.dynsyms.iter().any(|s| s.defined && s.name == "__dls2b")
+        || elf
+            .symtab
+            .iter()
+            .any(|s| s.defined && s.kind == SymKind::Func && s.name == "do_setxid");
     for s in elf.dynsyms.iter().chain(elf.symtab.iter()) {
         if s.defined && s.addr != 0 && matches!(s.kind, SymKind::Func | SymKind::IFunc) {
             if ctx.in_exec(s.addr) && !ctx.in_plt(s.addr) {
@@ -1922,7 +1942,7 @@ fn dataflow(
     let mut indirect_vals: BTreeMap<u64, Vec<Val>> = BTreeMap::new();
     let mut site_vals: HashMap<u64, Val> = HashMap::new();
     let mut call_args: HashMap<u64, Vec<Val>> = HashMap::new();
-    let mut modelled: Vec<u64> = Vec::new();
+    let mut modelled: Vec<(u64, bool)> = Vec::new();
     for (b, (addrs, _)) in blocks.iter().enumerate() {
         let mut st = match inn.get(b).copied().flatten() {
             Some(s) if !gave_up => s,
@@ -1941,13 +1961,29 @@ fn dataflow(
                         && w.memory_displacement64() == 0
                         && gpr(w.memory_base()).is_some()
                 });
+                let musl_loaded = rax_writer.is_some_and(|w| {
+                    w.mnemonic() == Mnemonic::Movsxd
+                        && w.op0_register() == Register::RAX
+                        && w.op1_kind() == OpKind::Memory
+                        && w.memory_size().size() == 4
+                        && w.memory_index() == Register::None
+                        && w.memory_displacement64() == 12
+                        && gpr(w.memory_base()).is_some()
+                });
                 if v.unknown && loaded && ctx.setxid_model {
                     v = Val {
                         consts: Vec::new(),
                         args: 0,
                         unknown: false,
                     };
-                    modelled.push(*a);
+                    modelled.push((*a, false));
+                } else if v.unknown && musl_loaded && ctx.musl_setxid_model {
+                    v = Val {
+                        consts: MUSL_SETXID_SYSCALLS.to_vec(),
+                        args: 0,
+                        unknown: false,
+                    };
+                    modelled.push((*a, true));
                 }
                 site_vals.insert(*a, v);
             }
@@ -1988,15 +2024,19 @@ fn dataflow(
             transfer(i, &mut st, &tx);
         }
     }
-    for m in modelled {
-        ctx.diag(
-            DiagKind::Modelled,
-            Some(m),
+    for (m, musl) in modelled {
+        let message = if musl {
+            format!(
+                "syscall number at {m:#x} read from musl's do_setxid context: \
+                 modelled as the six set-id syscalls __setxid is called with"
+            )
+        } else {
             format!(
                 "syscall number at {m:#x} read from glibc's struct xidcmd: one of the set-id \
                  syscalls its reachable caller also issues directly (adds none)"
-            ),
-        );
+            )
+        };
+        ctx.diag(DiagKind::Modelled, Some(m), message);
     }
     for c in &mut calls {
         if let Some(v) = call_args.get(&c.site) {
