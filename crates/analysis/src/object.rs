@@ -10,7 +10,7 @@ use crate::{
 use confine_elf::{ElfInfo, ElfKind, Machine, RelocKind, SymKind};
 use iced_x86::{
     Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
-    OpKind, Register,
+    OpKind, Register, RflagsBits,
 };
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -169,6 +169,13 @@ struct Ctx<'d> {
     plt_ranges: Vec<(u64, u64)>,
     plt: HashMap<u64, Target>,
     got: HashMap<u64, ImportRef>,
+    /// GOT slots holding a local function's address (R_X86_64_RELATIVE, as
+    /// static-pie links every former import): calls through them are direct.
+    got_local: HashMap<u64, u64>,
+    /// Discovery saw an address inside the GOT formed in code (`lea`: the
+    /// large code model's GOT base), so slots may be read without naming them.
+    got_formed: bool,
+    got_ranges: Vec<(u64, u64)>,
     starts: BTreeSet<u64>,
     non_pie: bool,
     factory: InstructionInfoFactory,
@@ -216,6 +223,9 @@ impl<'d> Ctx<'d> {
             plt_ranges: self.plt_ranges.clone(),
             plt: self.plt.clone(),
             got: self.got.clone(),
+            got_local: self.got_local.clone(),
+            got_formed: false,
+            got_ranges: self.got_ranges.clone(),
             starts: self.starts.clone(),
             non_pie: self.non_pie,
             factory: InstructionInfoFactory::new(),
@@ -352,6 +362,9 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         plt_ranges: Vec::new(),
         plt: HashMap::new(),
         got: HashMap::new(),
+        got_local: HashMap::new(),
+        got_formed: false,
+        got_ranges: Vec::new(),
         starts: BTreeSet::new(),
         non_pie: elf.kind == ElfKind::Exec,
         factory: InstructionInfoFactory::new(),
@@ -456,7 +469,8 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         || elf
             .symtab
             .iter()
-            .any(|s| s.defined && s.kind == SymKind::Func && s.name == "do_setxid");
+            .any(|s| s.defined && s.kind == SymKind::Func && s.name == "do_setxid")
+        || has_musl_strerror(data, elf);
     for s in elf.dynsyms.iter().chain(elf.symtab.iter()) {
         if s.defined && s.addr != 0 && matches!(s.kind, SymKind::Func | SymKind::IFunc) {
             if ctx.in_exec(s.addr) && !ctx.in_plt(s.addr) {
@@ -523,6 +537,12 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
     let mut data_imports: BTreeSet<ImportRef> = BTreeSet::new();
     // (slot, code address) and data addresses stored by relocations.
     let mut code_slots: Vec<(u64, u64)> = Vec::new();
+    ctx.got_ranges = elf
+        .sections
+        .iter()
+        .filter(|s| matches!(s.name.as_str(), ".got" | ".got.plt") && s.alloc)
+        .map(|s| (s.addr, s.addr.saturating_add(s.size)))
+        .collect();
     let mut data_slots: Vec<(u64, u64)> = Vec::new();
     for r in &elf.relocations {
         let target = match r.kind {
@@ -546,7 +566,16 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             _ => None,
         };
         if let Some(t) = target {
-            if ctx.in_exec(t) && !ctx.in_plt(t) {
+            let in_got = r.kind == RelocKind::Relative
+                && ctx
+                    .got_ranges
+                    .iter()
+                    .any(|&(a, b)| r.offset >= a && r.offset < b);
+            if in_got && ctx.in_exec(t) && !ctx.in_plt(t) {
+                // Reached through code that reads the slot (see `got_local`).
+                ctx.starts.insert(t);
+                ctx.got_local.insert(r.offset, t);
+            } else if ctx.in_exec(t) && !ctx.in_plt(t) {
                 ctx.starts.insert(t);
                 data_at.insert(t);
                 code_slots.push((r.offset, t));
@@ -613,6 +642,13 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
                      by name, no address to them formed (see go_constants)"
                 ),
             );
+        }
+    }
+    if ctx.got_formed {
+        // The GOT's address is formed in code: its slots count as data.
+        for (&slot, &t) in &ctx.got_local {
+            data_at.insert(t);
+            code_slots.push((slot, t));
         }
     }
     let replay: HashMap<u64, (u64, u64)> =
@@ -688,6 +724,14 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
 }
 
 impl Ctx<'_> {
+    /// What a call through the GOT slot at `x` reaches.
+    fn got_target(&self, x: u64) -> Option<Target> {
+        match self.got.get(&x) {
+            Some(r) => Some(Target::Import(r.clone())),
+            None => self.got_local.get(&x).map(|&t| Target::Local(t)),
+        }
+    }
+
     fn is_noreturn(&self, t: &Target) -> bool {
         let name = match t {
             Target::Import(r) => Some(r.name.as_str()),
@@ -957,6 +1001,22 @@ fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
         }
     }
     ctx.starts.extend(found);
+}
+
+/// musl's `strerror` table (stripped static musl programs have no other
+/// name to recognise musl by): its text for errno 0, which glibc calls
+/// "Success", in a read-only data section.
+fn has_musl_strerror(data: &[u8], elf: &ElfInfo) -> bool {
+    const TEXT: &[u8] = b"\0No error information\0";
+    elf.sections
+        .iter()
+        .filter(|s| s.alloc && !s.exec && !s.write && s.kind != SHT_NOBITS)
+        .filter_map(|s| {
+            usize::try_from(s.size)
+                .ok()
+                .and_then(|n| elf.bytes_at(data, s.addr, n))
+        })
+        .any(|b| memchr::memmem::find(b, TEXT).is_some())
 }
 
 /// Sorted, disjoint union of `[lo, hi)` ranges.
@@ -1402,6 +1462,9 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
             }
             if ins.is_ip_rel_memory_operand() && !is_branch_mem {
                 let x = ins.ip_rel_memory_address();
+                if mn == Mnemonic::Lea && ctx.got_ranges.iter().any(|&(a, b)| x >= a && x < b) {
+                    ctx.got_formed = true;
+                }
                 ctx.note_go_ref(&ins, x, mem_write);
                 // An address loaded into a full register is a candidate: it is
                 // taken only if it escapes (see `escape`); comparing a GOT
@@ -1415,6 +1478,15 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                         cands.push((ip, Cand::Import(r.clone())));
                     } else if !matches!(mn, Mnemonic::Cmp | Mnemonic::Test) {
                         import_refs.insert(r.clone());
+                    }
+                } else if let Some(&t) = ctx.got_local.get(&x) {
+                    // As for an import's slot: a loaded address is taken only
+                    // if it escapes; any other use of the slot takes it.
+                    new_starts.push(t);
+                    if mn == Mnemonic::Mov && into_reg {
+                        cands.push((ip, Cand::Local(t)));
+                    } else if !matches!(mn, Mnemonic::Cmp | Mnemonic::Test) {
+                        addr_refs.insert(t);
                     }
                 } else if mn == Mnemonic::Lea && ctx.in_exec(x) {
                     let c = match ctx.classify(x) {
@@ -1522,13 +1594,15 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 (_, FlowControl::IndirectCall) => {
                     let got = ins
                         .is_ip_rel_memory_operand()
-                        .then(|| ctx.got.get(&ins.ip_rel_memory_address()).cloned())
+                        .then(|| ctx.got_target(ins.ip_rel_memory_address()))
                         .flatten();
                     match got {
-                        Some(r) => {
-                            let tg = Target::Import(r);
+                        Some(tg) => {
                             if ctx.is_noreturn(&tg) {
                                 end = End::Stop;
+                            }
+                            if let Target::Local(l) = tg {
+                                new_starts.push(l);
                             }
                             push_call(&mut calls, ip, tg, false)
                         }
@@ -1566,10 +1640,13 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                     end = End::Stop;
                     let got = ins
                         .is_ip_rel_memory_operand()
-                        .then(|| ctx.got.get(&ins.ip_rel_memory_address()).cloned())
+                        .then(|| ctx.got_target(ins.ip_rel_memory_address()))
                         .flatten();
-                    if let Some(r) = got {
-                        push_call(&mut calls, ip, Target::Import(r), true);
+                    if let Some(tg) = got {
+                        if let Target::Local(l) = tg {
+                            new_starts.push(l);
+                        }
+                        push_call(&mut calls, ip, tg, true);
                     } else if let Some((ts, outside)) = jump_table(ctx, &insns, &ins, f, bound) {
                         ctx.stats.jump_tables += 1;
                         for &t in &ts {
@@ -1949,6 +2026,8 @@ fn dataflow(
             _ => TOP,
         };
         let mut rax_writer: Option<&Instruction> = None;
+        // Last writers of rdi, rsi and rdx in this block (musl's do_setxid).
+        let mut arg_writers: [Option<&Instruction>; 3] = [None; 3];
         for a in addrs {
             let Some(i) = insns.get(a) else { continue };
             if i.ins.mnemonic() == Mnemonic::Syscall {
@@ -1961,15 +2040,23 @@ fn dataflow(
                         && w.memory_displacement64() == 0
                         && gpr(w.memory_base()).is_some()
                 });
-                let musl_loaded = rax_writer.is_some_and(|w| {
-                    w.mnemonic() == Mnemonic::Movsxd
-                        && w.op0_register() == Register::RAX
-                        && w.op1_kind() == OpKind::Memory
-                        && w.memory_size().size() == 4
-                        && w.memory_index() == Register::None
-                        && w.memory_displacement64() == 12
-                        && gpr(w.memory_base()).is_some()
-                });
+                // `struct ctx { int id, eid, sid, nr; }`: the number from
+                // offset 12, the arguments from 0, 4 and 8.
+                let field = |w: Option<&Instruction>, reg: Register, off: u64| {
+                    w.is_some_and(|w| {
+                        w.mnemonic() == Mnemonic::Movsxd
+                            && w.op0_register() == reg
+                            && w.op1_kind() == OpKind::Memory
+                            && w.memory_size().size() == 4
+                            && w.memory_index() == Register::None
+                            && w.memory_displacement64() == off
+                            && gpr(w.memory_base()).is_some()
+                    })
+                };
+                let musl_loaded = field(rax_writer, Register::RAX, 12)
+                    && field(arg_writers[0], Register::RDI, 0)
+                    && field(arg_writers[1], Register::RSI, 4)
+                    && field(arg_writers[2], Register::RDX, 8);
                 if v.unknown && loaded && ctx.setxid_model {
                     v = Val {
                         consts: Vec::new(),
@@ -1994,6 +2081,18 @@ fn dataflow(
                 )
             {
                 rax_writer = Some(&i.ins);
+            }
+            for (k, r) in [RDI, RSI, RDX].into_iter().enumerate() {
+                if i.writes & (1 << r) != 0
+                    || matches!(
+                        i.ins.flow_control(),
+                        FlowControl::Call | FlowControl::IndirectCall
+                    )
+                {
+                    if let Some(w) = arg_writers.get_mut(k) {
+                        *w = Some(&i.ins);
+                    }
+                }
             }
             let direct = call_sites.contains(a);
             let indirect_site = indirect_set.contains(a);
@@ -2076,9 +2175,8 @@ fn dataflow(
 /// there (`r == imm` on that edge; 32-bit compares fix the low 32 bits, all
 /// the kernel reads of a syscall number).
 fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usize, u64)> {
-    let [.., c, j] = addrs else { return None };
+    let (j, before) = addrs.split_last()?;
     let jcc = &insns.get(j)?.ins;
-    let cmp = &insns.get(c)?.ins;
     if jcc.op0_kind() != OpKind::NearBranch64 {
         return None;
     }
@@ -2091,7 +2189,16 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
         Mnemonic::Jne => fall,
         _ => return None,
     };
-    if cmp.op_count() != 2 || cmp.op0_kind() != OpKind::Register {
+    // The last instruction before the jump that sets flags (musl's
+    // `__stdio_read` stores the register between a `sub` and its `je`).
+    let k = before
+        .iter()
+        .rposition(|a| insns.get(a).is_some_and(|i| i.ins.rflags_modified() != 0))?;
+    let cmp = &insns.get(before.get(k)?)?.ins;
+    if cmp.rflags_modified() & RflagsBits::ZF == 0
+        || cmp.op_count() != 2
+        || cmp.op0_kind() != OpKind::Register
+    {
         return None;
     }
     let reg = cmp.op0_register();
@@ -2112,8 +2219,19 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
                 v
             }
         }
+        // ZF from the result, which the register holds (32-bit results
+        // zero-extend).
+        (Mnemonic::Sub | Mnemonic::Add | Mnemonic::And | Mnemonic::Or | Mnemonic::Xor, _) => 0,
         _ => return None,
     };
+    // Nothing between the flag setter and the jump may change the register.
+    if before
+        .get(k + 1..)?
+        .iter()
+        .any(|a| insns.get(a).is_none_or(|i| i.writes & (1 << r) != 0))
+    {
+        return None;
+    }
     Some((to, r, v))
 }
 

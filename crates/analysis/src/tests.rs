@@ -1440,3 +1440,43 @@ fn go_releases_against_strace() {
         assert!(r.syscalls.len() > 80, "{}", r.syscalls.len());
     }
 }
+
+/// A static-pie Rust program on musl (ruff from its musllinux wheel, fetched
+/// into `.cache/samples/` by `tests/samples/fetch.py`, which `.ci/run` runs):
+/// traced checking and formatting a small project (rayon threads), nothing
+/// may be missing, and it resolves completely. It exercises calls through
+/// static-pie's GOT to local functions, musl's `do_setxid` recognised by its
+/// strerror table, and musl's `__stdio_read` flags from a `sub`.
+#[test]
+fn static_musl_rust_against_strace() {
+    let ruff = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/samples/ruff");
+    if !std::path::Path::new(ruff).exists() {
+        println!("skip: {ruff} missing (tests/samples/fetch.py fetches it)");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let proj = d.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("a.py"),
+        "import os\n\n\ndef f(x):\n    return os.path.join(x, 'a')\n",
+    )
+    .unwrap();
+    let proj = proj.to_string_lossy().to_string();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("ruff-check", vec![ruff, "check", "--no-cache", &proj]),
+        ("ruff-format", vec![ruff, "format", "--no-cache", &proj]),
+    ];
+    let mut memo = std::collections::HashMap::new();
+    let failures = trace_and_check(d.path(), &cases, &mut memo);
+    assert!(failures.is_empty(), "{failures:#?}");
+    let r = analyze_host(ruff, &mut memo).unwrap();
+    summarize("ruff", &r);
+    assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+    assert!(
+        r.diagnostics
+            .iter()
+            .any(|d| d.kind == DiagKind::Modelled && d.message.contains("do_setxid")),
+        "musl's do_setxid is not recognised"
+    );
+}
