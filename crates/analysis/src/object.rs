@@ -2191,9 +2191,18 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
     };
     // The last instruction before the jump that sets flags (musl's
     // `__stdio_read` stores the register between a `sub` and its `je`).
-    let k = before
-        .iter()
-        .rposition(|a| insns.get(a).is_some_and(|i| i.ins.rflags_modified() != 0))?;
+    // A call or `syscall` in between stops the search (flags are not
+    // preserved across them; neither is a compare, so no edge).
+    let k = before.iter().rposition(|a| {
+        insns.get(a).is_some_and(|i| {
+            i.ins.rflags_modified() != 0
+                || i.ins.mnemonic() == Mnemonic::Syscall
+                || matches!(
+                    i.ins.flow_control(),
+                    FlowControl::Call | FlowControl::IndirectCall
+                )
+        })
+    })?;
     let cmp = &insns.get(before.get(k)?)?.ins;
     if cmp.rflags_modified() & RflagsBits::ZF == 0
         || cmp.op_count() != 2

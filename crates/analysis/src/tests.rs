@@ -1480,3 +1480,26 @@ fn static_musl_rust_against_strace() {
         "musl's do_setxid is not recognised"
     );
 }
+
+/// `je`/`jne` after a `sub` whose result is stored before the jump (musl's
+/// `__stdio_read`): on the equal edge the register is 0, the syscall number.
+#[test]
+fn synthetic_equality_edge_after_sub() {
+    #[rustfmt::skip]
+    let code: &[u8] = &[
+        0x89, 0xf9,                   // 0x1000 mov ecx, edi
+        0x83, 0xe9, 0x05,             // 0x1002 sub ecx, 5
+        0x48, 0x89, 0x4c, 0x24, 0xf8, // 0x1005 mov [rsp-8], rcx
+        0x75, 0x05,                   // 0x100a jne 0x1011
+        0x89, 0xc8,                   // 0x100c mov eax, ecx
+        0x0f, 0x05,                   // 0x100e syscall
+        0xc3,                         // 0x1010 ret
+        0xc3,                         // 0x1011 ret
+    ];
+    let (data, elf) = synth(code, &[(0x1000, "f")], 0x1000);
+    let s = analyze_object(&data, &elf, &Limits::default());
+    let f = s.function_at(0x1000).unwrap();
+    assert_eq!(f.syscalls.len(), 1);
+    assert!(!f.syscalls[0].nr.unknown, "{:?}", f.syscalls[0].nr);
+    assert_eq!(f.syscalls[0].nr.consts, vec![0]);
+}
