@@ -584,11 +584,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             }
         }
     }
-    ctx.slot_windows = merge_windows(
-        code_slots
-            .iter()
-            .map(|&(o, _)| (o.saturating_sub(confine::WINDOW), o.saturating_add(8))),
-    );
+    ctx.slot_windows = merge_windows(code_slots.iter().map(|&(o, _)| slot_window(elf, o)));
     for &r in &resolvers {
         add_root(&mut ctx, r, RootKind::IfuncResolver);
     }
@@ -1019,6 +1015,23 @@ fn has_musl_strerror(data: &[u8], elf: &ElfInfo) -> bool {
         .any(|b| memchr::memmem::find(b, TEXT).is_some())
 }
 
+/// The addresses from which a pointer may reach the slot at `o`: up to
+/// [`confine::WINDOW`] bytes below it (an enclosing struct), but not below
+/// the start of its section, which no object crosses.
+fn slot_window(elf: &ElfInfo, o: u64) -> (u64, u64) {
+    let start = elf
+        .sections
+        .iter()
+        .filter(|s| s.alloc && o >= s.addr && o < s.addr.saturating_add(s.size))
+        .map(|s| s.addr)
+        .max()
+        .unwrap_or(0);
+    (
+        o.saturating_sub(confine::WINDOW).max(start),
+        o.saturating_add(8),
+    )
+}
+
 /// Sorted, disjoint union of `[lo, hi)` ranges.
 fn merge_windows(w: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = w.collect();
@@ -1067,7 +1080,7 @@ fn confined_pointers(
         code_slots
             .iter()
             .filter(|s| targets.binary_search(&s.1).is_ok())
-            .map(|&(o, _)| (o.saturating_sub(confine::WINDOW), o.saturating_add(8))),
+            .map(|&(o, _)| slot_window(ctx.elf, o)),
     );
     // A pointer into the region stored in data outside it, or exported data
     // over it, lets other code reach the slots. Pointers stored inside it

@@ -12,7 +12,7 @@
 //! slots) and nowhere else (no code reference, not exported, not a loader
 //! root) and that may pass an entry argument on to a syscall number. Their
 //! slots, widened by [`WINDOW`] bytes below (an enclosing struct), form the
-//! region. Every function that refers to the region by a rip-relative
+//! region (clamped to the slot's section). Every function that refers to the region by a rip-relative
 //! operand is followed by a flow-sensitive taint analysis over registers and
 //! the words of its own stack frame: `REGION` (a pointer into the region,
 //! from `lea` or pointer arithmetic) and `SLOT` (an 8-byte value loaded from
@@ -34,8 +34,8 @@
 //! confinement at all. So do pointers into the region stored in data outside
 //! it, exported data over it, landing pads in a followed function, and
 //! running out of budget. What the window cannot see is a struct larger than
-//! it whose address is formed from its start: the same bound as everywhere a
-//! stripped object gives no data sizes.
+//! 512 bytes whose address is formed from its start: the same bound as
+//! everywhere a stripped object gives no data sizes.
 
 use super::{gpr, gpr_wide, Ctx, Decoded, End, Ins, CALLER_SAVED_MASK, RAX, RDX};
 use crate::{ConfinedPointers, ImportRef, Target};
@@ -43,8 +43,8 @@ use iced_x86::{FlowControl, Instruction, Mnemonic, OpAccess, OpKind, Register};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Bytes below a slot an address may point and still reach it (a field of an
-/// enclosing struct).
-pub(super) const WINDOW: u64 = 64;
+/// enclosing struct of up to 64 pointers); never below the slot's section.
+pub(super) const WINDOW: u64 = 512;
 
 const REGION: u8 = 1;
 const SLOT: u8 = 2;
