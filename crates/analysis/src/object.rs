@@ -470,7 +470,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             .symtab
             .iter()
             .any(|s| s.defined && s.kind == SymKind::Func && s.name == "do_setxid")
-        || has_musl_strerror(data, elf);
+        || (elf.needed.is_empty() && elf.soname.is_none() && has_musl_strerror(data, elf));
     for s in elf.dynsyms.iter().chain(elf.symtab.iter()) {
         if s.defined && s.addr != 0 && matches!(s.kind, SymKind::Func | SymKind::IFunc) {
             if ctx.in_exec(s.addr) && !ctx.in_plt(s.addr) {
@@ -1001,7 +1001,8 @@ fn scan_data_words(ctx: &mut Ctx, out: &mut BTreeSet<u64>) {
 
 /// musl's `strerror` table (stripped static musl programs have no other
 /// name to recognise musl by): its text for errno 0, which glibc calls
-/// "Success", in a read-only data section.
+/// "Success", in a read-only data section. Looked for only in fully static
+/// programs: dynamic ones reach musl through its libc, named by `__dls2b`.
 fn has_musl_strerror(data: &[u8], elf: &ElfInfo) -> bool {
     const TEXT: &[u8] = b"\0No error information\0";
     elf.sections
@@ -1063,6 +1064,7 @@ fn confined_pointers(
         .flat_map(|f| f.addr_refs.iter().copied())
         .collect();
     let root_addrs: HashSet<u64> = roots.iter().map(|r| r.addr).collect();
+    let in_slots: HashSet<u64> = code_slots.iter().map(|s| s.1).collect();
     let targets: Vec<u64> = funcs
         .iter()
         .filter(|f| {
@@ -1070,7 +1072,7 @@ fn confined_pointers(
                 || f.calls.iter().any(|c| c.args.iter().any(|v| v.args != 0))
         })
         .map(|f| f.addr)
-        .filter(|a| code_slots.iter().any(|s| s.1 == *a))
+        .filter(|a| in_slots.contains(a))
         .filter(|a| !code_taken.contains(a) && !exports.contains(a) && !root_addrs.contains(a))
         .collect();
     if targets.is_empty() {

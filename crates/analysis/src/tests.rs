@@ -1429,16 +1429,25 @@ fn go_releases_against_strace() {
             vec!["/usr/local/bin/terraform", "version"],
         ),
     ];
-    let mut memo = std::collections::HashMap::new();
-    let failures = trace_and_check(d.path(), &cases, &mut memo);
-    assert!(failures.is_empty(), "{failures:#?}");
-    let exe = "/usr/local/bin/docker";
-    if std::path::Path::new(exe).exists() {
-        let r = analyze_host(exe, &mut memo).unwrap();
-        summarize(exe, &r);
-        assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+    if let Some(r) = traced_then_resolved(d.path(), &cases, "/usr/local/bin/docker") {
         assert!(r.syscalls.len() > 80, "{}", r.syscalls.len());
     }
+}
+
+/// Trace `cases` (nothing may be missing), then analyse `exe`, which must
+/// resolve completely; None when `exe` is absent.
+fn traced_then_resolved(
+    d: &std::path::Path,
+    cases: &[(&str, Vec<&str>)],
+    exe: &str,
+) -> Option<ProgramResult> {
+    let mut memo = std::collections::HashMap::new();
+    let failures = trace_and_check(d, cases, &mut memo);
+    assert!(failures.is_empty(), "{failures:#?}");
+    let r = analyze_host(exe, &mut memo)?;
+    summarize(exe, &r);
+    assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+    Some(r)
 }
 
 /// A static-pie Rust program on musl (ruff from its musllinux wheel, fetched
@@ -1467,12 +1476,7 @@ fn static_musl_rust_against_strace() {
         ("ruff-check", vec![ruff, "check", "--no-cache", &proj]),
         ("ruff-format", vec![ruff, "format", "--no-cache", &proj]),
     ];
-    let mut memo = std::collections::HashMap::new();
-    let failures = trace_and_check(d.path(), &cases, &mut memo);
-    assert!(failures.is_empty(), "{failures:#?}");
-    let r = analyze_host(ruff, &mut memo).unwrap();
-    summarize("ruff", &r);
-    assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+    let r = traced_then_resolved(d.path(), &cases, ruff).unwrap();
     assert!(
         r.diagnostics
             .iter()

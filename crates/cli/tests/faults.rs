@@ -762,44 +762,32 @@ fn sigint(pid: u32) {
     assert!(ok, "kill -INT {pid}");
 }
 
-/// `confine profile` of the busybox image with a long observed run, spawned.
-/// `confine profile` analysing every program of the busybox root without the
-/// cache (seconds of work); `global` options go before the subcommand.
-fn long_analysis(sb: &Sandbox, image: &str, global: &[&str]) -> Child {
+/// `confine profile ARGS -o out/p.json` spawned, its output piped; `global`
+/// options go before the subcommand.
+fn spawn_profile(sb: &Sandbox, global: &[&str], args: &[&str]) -> Child {
     sb.confine()
         .args(global)
-        .args([
-            "profile",
-            "--no-cache",
-            image,
-            "--all-binaries",
-            "-o",
-            "out/p.json",
-        ])
+        .arg("profile")
+        .args(args)
+        .args(["-o", "out/p.json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
 
-fn long_observed_run(sb: &Sandbox, extra: &[&str]) -> Child {
-    sb.confine()
-        .args(extra)
-        .args([
-            "profile",
-            "--no-cache",
-            BUSYBOX_IMAGE,
-            "--trace-time",
-            "120",
-            "--trace-quiet",
-            "120",
-            "-o",
-            "out/p.json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// `confine profile` analysing every program of the busybox root without the
+/// cache (seconds of work).
+fn long_analysis(sb: &Sandbox, image: &str, global: &[&str]) -> Child {
+    spawn_profile(sb, global, &["--no-cache", image, "--all-binaries"])
+}
+
+/// `confine profile` of the busybox image with a long observed run.
+fn long_observed_run(sb: &Sandbox, global: &[&str]) -> Child {
+    let run = ["--trace-time", "120", "--trace-quiet", "120"];
+    let mut args = vec!["--no-cache", BUSYBOX_IMAGE];
+    args.extend(run);
+    spawn_profile(sb, global, &args)
 }
 
 #[test]

@@ -156,6 +156,31 @@ impl St {
     }
 }
 
+/// A re-decoded function with its calls indexed by site.
+struct Func {
+    d: Decoded,
+    calls: HashMap<u64, Vec<usize>>,
+}
+
+impl Func {
+    fn new(d: Decoded) -> Func {
+        let mut calls: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (k, c) in d.calls.iter().enumerate() {
+            calls.entry(c.site).or_default().push(k);
+        }
+        Func { d, calls }
+    }
+
+    /// The direct calls and tail jumps recorded at `a`, in summary order.
+    fn calls_at(&self, a: u64) -> impl Iterator<Item = &crate::Call> {
+        self.calls
+            .get(&a)
+            .into_iter()
+            .flatten()
+            .filter_map(|&k| self.d.calls.get(k))
+    }
+}
+
 struct Pass<'a, 'd> {
     ctx: &'a mut Ctx<'d>,
     input: &'a Input<'a>,
@@ -218,6 +243,8 @@ impl Pass<'_, '_> {
         if d.bad || !d.landing.is_empty() {
             return Err(Escape);
         }
+        let func = Func::new(d);
+        let d = &func.d;
         self.frame_taken = d.insns.values().any(|i| {
             let ins = &i.ins;
             ins.mnemonic() == Mnemonic::Lea
@@ -255,8 +282,8 @@ impl Pass<'_, '_> {
             let (Some(i), Some(t)) = (d.insns.get(&a), state.get(&a).cloned()) else {
                 continue;
             };
-            let out = self.step(&d, a, i, &t)?;
-            for s in successors(&d, a, i) {
+            let out = self.step(&func, a, i, &t)?;
+            for s in successors(&func, a, i) {
                 let joined = match state.get(&s) {
                     Some(old) => {
                         let mut j = old.clone();
@@ -403,11 +430,11 @@ impl Pass<'_, '_> {
         }
     }
 
-    fn step(&mut self, d: &Decoded, a: u64, i: &Ins, t: &St) -> Result<St, Escape> {
-        let out = self.transfer(d, a, i, t)?;
+    fn step(&mut self, f: &Func, a: u64, i: &Ins, t: &St) -> Result<St, Escape> {
+        let out = self.transfer(f, a, i, t)?;
         // Tail edges: a jump out of the function passes the state as it is;
         // falling into the next function, as it is after `i`.
-        for c in d.calls.iter().filter(|c| c.site == a && c.tail) {
+        for c in f.calls_at(a).filter(|c| c.tail) {
             match i.ins.flow_control() {
                 FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch => {
                     self.call(&c.target, t, true)?
@@ -420,7 +447,8 @@ impl Pass<'_, '_> {
         Ok(out)
     }
 
-    fn transfer(&mut self, d: &Decoded, a: u64, i: &Ins, t: &St) -> Result<St, Escape> {
+    fn transfer(&mut self, f: &Func, a: u64, i: &Ins, t: &St) -> Result<St, Escape> {
+        let d = &f.d;
         let ins = &i.ins;
         let mut out = t.clone();
         let mem_op = has_mem(ins);
@@ -444,7 +472,7 @@ impl Pass<'_, '_> {
                 return Ok(out);
             }
             (_, FlowControl::Call | FlowControl::IndirectCall | FlowControl::IndirectBranch) => {
-                let direct = d.calls.iter().find(|c| c.site == a);
+                let direct = f.calls_at(a).next();
                 if let Some(c) = direct {
                     if !c.tail {
                         self.call(&c.target, t, false)?;
@@ -756,9 +784,10 @@ fn libc_arity(name: &str) -> Option<(u32, usize)> {
 }
 
 /// Where control goes after `i` inside the function.
-fn successors(d: &Decoded, a: u64, i: &Ins) -> Vec<u64> {
+fn successors(f: &Func, a: u64, i: &Ins) -> Vec<u64> {
+    let d = &f.d;
     let mut s: Vec<u64> = d.targets.get(&a).cloned().unwrap_or_default();
-    let tail = d.calls.iter().any(|c| c.site == a && c.tail);
+    let tail = f.calls_at(a).any(|c| c.tail);
     let next = i.ins.next_ip();
     match i.end {
         End::Stop => {}
