@@ -40,7 +40,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-13";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-14";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -118,6 +118,12 @@ pub struct ObjectSummary {
     /// every indirect call site that may enter them (see `object/confine.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confined: Option<ConfinedPointers>,
+    /// Regions of `.data.rel.ro` whose stored addresses count only once
+    /// they are live (see `object/liveness.rs`); None: all data is live, and
+    /// `data_address_taken`/`data_import_refs` hold every stored address.
+    /// When present, those two hold only the addresses stored elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataRegions>,
     pub stats: Stats,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -133,6 +139,31 @@ pub struct ConfinedPointers {
     /// Imports the proof followed into this object's own definition: it holds
     /// only where each binds to that definition.
     pub binds: Vec<ImportRef>,
+}
+
+/// Read-only data cut at every referenced address (see `object/liveness.rs`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DataRegions {
+    /// Regions live whatever code runs: exported data symbols, pointers
+    /// stored in other sections, unwind data's slots. Sorted.
+    pub roots: Vec<u32>,
+    pub regions: Vec<DataRegion>,
+}
+
+/// One region of read-only data, `[start, end)`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DataRegion {
+    pub start: u64,
+    pub end: u64,
+    /// Local functions whose addresses it stores, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<u64>,
+    /// Imported symbols whose addresses it stores, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ImportRef>,
+    /// Regions its stored data addresses reach, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<u32>,
 }
 
 /// A loader-run root.
@@ -189,6 +220,9 @@ pub struct FunctionSummary {
     /// Imported functions whose address this function loads from the GOT.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub import_refs: Vec<ImportRef>,
+    /// Data regions ([`ObjectSummary::data`]) this function's code refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_refs: Vec<u32>,
 }
 
 /// A direct call or tail jump.

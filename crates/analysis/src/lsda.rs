@@ -11,8 +11,14 @@ const MAX_FDES: usize = 4_000_000;
 /// Call-site entries read per LSDA.
 const MAX_CALL_SITES: usize = 100_000;
 
-/// Function start (FDE start) -> landing pad addresses.
-pub(crate) fn landing_pads(data: &[u8], elf: &ElfInfo) -> BTreeMap<u64, Vec<u64>> {
+/// Function start (FDE start) -> landing pad addresses. `slots` receives the
+/// data words the unwinder reads through (a CIE's indirect personality
+/// pointer, an FDE's indirect LSDA pointer): no code names them.
+pub(crate) fn landing_pads(
+    data: &[u8],
+    elf: &ElfInfo,
+    slots: &mut Vec<u64>,
+) -> BTreeMap<u64, Vec<u64>> {
     let mut out: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let Some(sec) = elf.section(".eh_frame").filter(|s| s.kind != 8) else {
         return out;
@@ -37,8 +43,14 @@ pub(crate) fn landing_pads(data: &[u8], elf: &ElfInfo) -> BTreeMap<u64, Vec<u64>
         if n > MAX_FDES {
             break;
         }
-        let CieOrFde::Fde(partial) = entry else {
-            continue;
+        let partial = match entry {
+            CieOrFde::Fde(p) => p,
+            CieOrFde::Cie(cie) => {
+                if let Some(Pointer::Indirect(slot)) = cie.personality() {
+                    slots.push(slot);
+                }
+                continue;
+            }
         };
         let Ok(fde) = partial.parse(|_, b, o| eh.cie_from_offset(b, o)) else {
             continue;
@@ -49,7 +61,10 @@ pub(crate) fn landing_pads(data: &[u8], elf: &ElfInfo) -> BTreeMap<u64, Vec<u64>
                 .bytes_at(data, slot, 8)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
             {
-                Some(w) => u64::from_le_bytes(w),
+                Some(w) => {
+                    slots.push(slot);
+                    u64::from_le_bytes(w)
+                }
                 None => continue,
             },
             None => continue,

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 mod confine;
 mod escape;
+pub(crate) mod liveness;
 
 /// What discovery saw referencing a Go binary's `.noptrdata` (pointer-free
 /// package variables), by address.
@@ -176,6 +177,9 @@ struct Ctx<'d> {
     /// large code model's GOT base), so slots may be read without naming them.
     got_formed: bool,
     got_ranges: Vec<(u64, u64)>,
+    /// GOT slots of TLS indices (DTPMOD64, TLSDESC): general-dynamic code
+    /// forms their address for `__tls_get_addr`, which is no GOT base.
+    tls_slots: HashSet<u64>,
     starts: BTreeSet<u64>,
     non_pie: bool,
     factory: InstructionInfoFactory,
@@ -199,6 +203,9 @@ struct Ctx<'d> {
     /// rip-relative references discovery saw into them: (function, address).
     slot_windows: Vec<(u64, u64)>,
     slot_refs: Vec<(u64, u64)>,
+    /// Rip-relative operands outside code that discovery saw: (function,
+    /// address), for `liveness`.
+    data_refs: Vec<(u64, u64)>,
     diags: Vec<Diagnostic>,
     diag_counts: HashMap<DiagKind, usize>,
     stats: Stats,
@@ -226,6 +233,7 @@ impl<'d> Ctx<'d> {
             got_local: self.got_local.clone(),
             got_formed: false,
             got_ranges: self.got_ranges.clone(),
+            tls_slots: self.tls_slots.clone(),
             starts: self.starts.clone(),
             non_pie: self.non_pie,
             factory: InstructionInfoFactory::new(),
@@ -239,6 +247,7 @@ impl<'d> Ctx<'d> {
             go_consts: self.go_consts.clone(),
             slot_windows: Vec::new(),
             slot_refs: Vec::new(),
+            data_refs: Vec::new(),
             diags: Vec::new(),
             diag_counts: HashMap::new(),
             stats: Stats::default(),
@@ -364,6 +373,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         got: HashMap::new(),
         got_local: HashMap::new(),
         got_formed: false,
+        tls_slots: HashSet::new(),
         got_ranges: Vec::new(),
         starts: BTreeSet::new(),
         non_pie: elf.kind == ElfKind::Exec,
@@ -378,6 +388,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         go_consts: HashMap::new(),
         slot_windows: Vec::new(),
         slot_refs: Vec::new(),
+        data_refs: Vec::new(),
         diags: Vec::new(),
         diag_counts: HashMap::new(),
         stats: Stats::default(),
@@ -506,7 +517,8 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
             .map(|s| (s.addr, s.addr.saturating_add(s.size)));
     }
     ctx.names = names.clone();
-    ctx.landing = crate::lsda::landing_pads(data, elf);
+    let mut eh_slots: Vec<u64> = Vec::new();
+    ctx.landing = crate::lsda::landing_pads(data, elf, &mut eh_slots);
     let entry = (elf.entry != 0 && ctx.in_exec(elf.entry)).then_some(elf.entry);
     if let Some(e) = entry {
         ctx.starts.insert(e);
@@ -534,7 +546,6 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
     }
     // Relocations: code addresses stored in data.
     let mut data_at: BTreeSet<u64> = BTreeSet::new();
-    let mut data_imports: BTreeSet<ImportRef> = BTreeSet::new();
     // (slot, code address) and data addresses stored by relocations.
     let mut code_slots: Vec<(u64, u64)> = Vec::new();
     ctx.got_ranges = elf
@@ -543,7 +554,14 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         .filter(|s| matches!(s.name.as_str(), ".got" | ".got.plt") && s.alloc)
         .map(|s| (s.addr, s.addr.saturating_add(s.size)))
         .collect();
+    ctx.tls_slots = elf
+        .relocations
+        .iter()
+        .filter(|r| matches!(r.kind, RelocKind::Dtpmod64 | RelocKind::Tlsdesc))
+        .map(|r| r.offset)
+        .collect();
     let mut data_slots: Vec<(u64, u64)> = Vec::new();
+    let mut import_slots: Vec<(u64, ImportRef)> = Vec::new();
     for r in &elf.relocations {
         let target = match r.kind {
             RelocKind::Relative => Some(r.addend as u64),
@@ -558,7 +576,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
                     .filter(|d| d.defined)
                     .map(|d| d.addr.wrapping_add(r.addend as u64)),
                 Some(s) => {
-                    data_imports.insert(syms.import_ref(&s.name, s.version.clone()));
+                    import_slots.push((r.offset, syms.import_ref(&s.name, s.version.clone())));
                     None
                 }
                 None => Some(r.addend as u64),
@@ -577,7 +595,6 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
                 ctx.got_local.insert(r.offset, t);
             } else if ctx.in_exec(t) && !ctx.in_plt(t) {
                 ctx.starts.insert(t);
-                data_at.insert(t);
                 code_slots.push((r.offset, t));
             } else {
                 data_slots.push((r.offset, t));
@@ -687,6 +704,60 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         go_per_thread_model(&mut ctx, &mut raw);
     }
     prune_args(&mut raw);
+    // Read-only tables count only once something live refers to them, where
+    // every address into data is formed by name (see `liveness`).
+    let live =
+        if ctx.non_pie || ctx.got_formed || ctx.elf.gopclntab.is_some() || ctx.stats.truncated {
+            None
+        } else {
+            liveness::data_regions(
+                elf,
+                &liveness::Facts {
+                    code_refs: &ctx.data_refs,
+                    code_slots: &code_slots,
+                    data_slots: &data_slots,
+                    import_slots: &import_slots,
+                    eh_slots: &eh_slots,
+                },
+            )
+        };
+    let gated = |slot: u64| live.as_ref().is_some_and(|l| l.gated(slot));
+    data_at.extend(
+        code_slots
+            .iter()
+            .filter(|&&(slot, _)| !gated(slot))
+            .map(|&(_, t)| t),
+    );
+    let data_imports: BTreeSet<ImportRef> = import_slots
+        .iter()
+        .filter(|(slot, _)| !gated(*slot))
+        .map(|(_, r)| r.clone())
+        .collect();
+    if let Some(l) = &live {
+        for f in &mut raw {
+            if let Some(v) = l.by_function.get(&f.addr) {
+                f.data_refs = v.clone();
+            }
+        }
+        let gated_fns: BTreeSet<u64> = code_slots
+            .iter()
+            .filter(|&&(slot, _)| gated(slot))
+            .map(|&(_, t)| t)
+            .filter(|t| !data_at.contains(t))
+            .collect();
+        if !gated_fns.is_empty() {
+            ctx.diag(
+                DiagKind::Modelled,
+                None,
+                format!(
+                    "{} function(s) stored only in .data.rel.ro count as address-taken once \
+                     live code or data refers to their region ({} regions; see liveness)",
+                    gated_fns.len(),
+                    l.regions.regions.len()
+                ),
+            );
+        }
+    }
     let confined = if ctx.non_pie || ctx.elf.gopclntab.is_some() || ctx.stats.truncated {
         None
     } else {
@@ -714,6 +785,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         data_import_refs: data_imports.into_iter().collect(),
         exports: export_addrs.into_iter().collect(),
         confined,
+        data: live.map(|l| l.regions),
         stats: ctx.stats,
         diagnostics,
     }
@@ -1474,10 +1546,16 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 if confine::in_windows(&ctx.slot_windows, x) {
                     ctx.slot_refs.push((f, x));
                 }
+                if !ctx.in_exec(x) {
+                    ctx.data_refs.push((f, x));
+                }
             }
             if ins.is_ip_rel_memory_operand() && !is_branch_mem {
                 let x = ins.ip_rel_memory_address();
-                if mn == Mnemonic::Lea && ctx.got_ranges.iter().any(|&(a, b)| x >= a && x < b) {
+                if mn == Mnemonic::Lea
+                    && ctx.got_ranges.iter().any(|&(a, b)| x >= a && x < b)
+                    && !ctx.tls_slots.contains(&x)
+                {
                     ctx.got_formed = true;
                 }
                 ctx.note_go_ref(&ins, x, mem_write);
@@ -2182,6 +2260,7 @@ fn dataflow(
             .collect(),
         addr_refs: addr_refs.into_iter().collect(),
         import_refs: import_refs.into_iter().collect(),
+        data_refs: Vec::new(),
     }
 }
 

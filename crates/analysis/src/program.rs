@@ -325,6 +325,46 @@ impl<'a, 'b> Graph<'a, 'b> {
     }
 }
 
+/// (object, function address, referencing node and site) of the pool.
+type Taken = (usize, u64, Option<(usize, u64)>);
+
+/// Marks data region `r` of `obj` live, with every region its stored data
+/// addresses reach, and adds the functions they store to the pool.
+fn mark_live(
+    g: &mut Graph,
+    live: &mut [Vec<bool>],
+    pool: &mut Vec<Taken>,
+    obj: usize,
+    r: u32,
+    parent: Option<(usize, u64)>,
+) {
+    let Some(regions) = g.summary(obj).and_then(|s| s.data.as_ref()) else {
+        return;
+    };
+    let mut stack = vec![r];
+    while let Some(r) = stack.pop() {
+        let i = r as usize;
+        match live.get_mut(obj).and_then(|v| v.get_mut(i)) {
+            Some(l) if !*l => *l = true,
+            _ => continue,
+        }
+        let Some(region) = regions.regions.get(i) else {
+            continue;
+        };
+        for &a in &region.code {
+            for (o, t) in g.with_ifunc(obj, a) {
+                pool.push((o, t, parent));
+            }
+        }
+        for imp in &region.imports {
+            for (o, t) in g.resolve_import(obj, imp) {
+                pool.push((o, t, parent));
+            }
+        }
+        stack.extend_from_slice(&region.next);
+    }
+}
+
 /// The object of node `t` and the only indirect sites that may enter it, when
 /// its object proved `t`'s address never leaves it and every import the
 /// proof followed binds to that object's own definition.
@@ -417,14 +457,32 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
     }
     // Every node so far is a root (entered with unknown arguments).
     let roots_end = g.nodes.len();
-    // Address-taken pool: (object, address, referencing node and site).
-    type Taken = (usize, u64, Option<(usize, u64)>);
+    // Address-taken pool.
     let mut pool: Vec<Taken> = Vec::new();
     for (i, o) in input.objects.iter().enumerate() {
         pool.extend(o.summary.data_address_taken.iter().map(|&a| (i, a, None)));
         for r in &o.summary.data_import_refs {
             let ts = g.resolve_import(i, r);
             pool.extend(ts.into_iter().map(|(o, a)| (o, a, None)));
+        }
+    }
+    // Read-only data regions (see `object/liveness.rs`): their stored
+    // addresses join the pool once live code or live data refers to them.
+    let mut live: Vec<Vec<bool>> = input
+        .objects
+        .iter()
+        .map(|o| {
+            o.summary
+                .data
+                .as_ref()
+                .map_or_else(Vec::new, |d| vec![false; d.regions.len()])
+        })
+        .collect();
+    for (i, o) in input.objects.iter().enumerate() {
+        if let Some(d) = &o.summary.data {
+            for &r in &d.roots {
+                mark_live(&mut g, &mut live, &mut pool, i, r, None);
+            }
         }
     }
     let mut cursor = 0usize;
@@ -462,6 +520,9 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                     pool.push((o, t, Some((n, f.addr))));
                 }
             }
+            for &r in &f.data_refs {
+                mark_live(&mut g, &mut live, &mut pool, obj, r, Some((n, f.addr)));
+            }
         }
         if indirect && cursor < pool.len() {
             while let Some(&(o, a, p)) = pool.get(cursor) {
@@ -477,8 +538,6 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
         break;
     }
     result.indirect_reachable = indirect;
-    result.reachable_functions = g.nodes.len();
-
     // Wrapper masks: which entry arguments flow into a syscall number.
     let mut w: Vec<u8> = (0..g.nodes.len())
         .map(|n| {

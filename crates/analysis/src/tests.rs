@@ -232,7 +232,12 @@ fn summarize(name: &str, r: &ProgramResult) {
 #[test]
 fn servers_precision() {
     let mut memo = std::collections::HashMap::new();
-    for (exe, sysfilter) in [("/usr/sbin/nginx", 115), ("/usr/bin/redis-server", 104)] {
+    // Bounds a little above today's counts (nginx 118, redis 112): a
+    // precision regression fails here.
+    for (exe, sysfilter, bound) in [
+        ("/usr/sbin/nginx", 115, 122),
+        ("/usr/bin/redis-server", 104, 116),
+    ] {
         let Some(r) = analyze_host(exe, &mut memo) else {
             println!("skip: {exe} not present");
             continue;
@@ -256,7 +261,15 @@ fn servers_precision() {
         }
         // Neither is a wildcard (redis: libcap's hooks are confined).
         assert!(!r.wildcard, "{exe} is a wildcard: {:?}", r.unresolved_sites);
-        assert!(r.syscalls.len() < 140, "{exe}: {}", r.syscalls.len());
+        assert!(r.syscalls.len() <= bound, "{exe}: {}", r.syscalls.len());
+        if exe.ends_with("redis-server") {
+            // Only libsystemd's D-Bus container code (its tables no live
+            // code refers to; redis calls sd_notify) enters another
+            // namespace or root.
+            for never in ["setns", "chroot"] {
+                assert!(!r.names().contains(&never), "{exe}: {never}");
+            }
+        }
         // ld.so's own start-up syscalls come from the interpreter's entry root.
         let w = &r.syscalls[&218];
         println!("   set_tid_address witness: {w:?}");
@@ -954,10 +967,32 @@ fn landing_pads_of_libstdcxx() {
         println!("skip: {path} not present");
         return;
     };
-    let pads = crate::lsda::landing_pads(&data, &elf);
+    let mut slots = Vec::new();
+    let pads = crate::lsda::landing_pads(&data, &elf, &mut slots);
     let total: usize = pads.values().map(|v| v.len()).sum();
     println!("{} functions with landing pads, {total} pads", pads.len());
     assert!(total > 1000, "{total}");
+    // The unwinder reads the personality routine through a DW.ref slot no
+    // code names; data liveness must see it.
+    slots.sort_unstable();
+    slots.dedup();
+    println!("unwind data slots: {slots:x?}");
+    let personality = elf
+        .dynsyms
+        .iter()
+        .find(|s| s.defined && s.name == "__gxx_personality_v0")
+        .map(|s| s.addr);
+    assert!(personality.is_some());
+    assert!(
+        slots
+            .iter()
+            .any(|&slot| elf.relocations.iter().any(|r| r.offset == slot
+                && (r.addend as u64 == personality.unwrap_or(0)
+                    || r.sym
+                        .as_ref()
+                        .is_some_and(|s| s.name == "__gxx_personality_v0")))),
+        "no slot holds __gxx_personality_v0"
+    );
     let ranges: std::collections::HashMap<u64, u64> = elf.fdes.iter().copied().collect();
     for (f, v) in &pads {
         let end = ranges[f];
@@ -1506,4 +1541,271 @@ fn synthetic_equality_edge_after_sub() {
     assert_eq!(f.syscalls.len(), 1);
     assert!(!f.syscalls[0].nr.unknown, "{:?}", f.syscalls[0].nr);
     assert_eq!(f.syscalls[0].nr.consts, vec![0]);
+}
+
+/// The `.debug` file of an object from its GNU build-id note, under
+/// `/usr/lib/debug/.build-id` (libc6-dbg installs libc's).
+fn debug_file(data: &[u8], elf: &ElfInfo) -> Option<Vec<u8>> {
+    let sec = elf.section(".note.gnu.build-id")?;
+    let b = elf.bytes_at(data, sec.addr, usize::try_from(sec.size).ok()?)?;
+    let desc = b.get(16..)?;
+    let hex: String = desc.iter().map(|x| format!("{x:02x}")).collect();
+    let (dir, file) = hex.split_at(2.min(hex.len()));
+    std::fs::read(format!("/usr/lib/debug/.build-id/{dir}/{file}.debug")).ok()
+}
+
+/// Cuts of `.data.rel.ro` made without symbols (as for stripped objects)
+/// never split a data object that holds code addresses past the cut, checked
+/// against full symbol tables: libc's debug file, and confine's own symbols.
+#[test]
+fn data_regions_against_symbols() {
+    let me = std::env::current_exe().ok();
+    let mut checked = 0;
+    let lib = "/usr/lib/x86_64-linux-gnu";
+    let mut paths: Vec<String> = [
+        "libbfd-2.40-system.so",
+        "libopcodes-2.40-system.so",
+        "libkrb5.so.3",
+        "libk5crypto.so.3",
+        "libgssapi_krb5.so.2",
+        "liblua5.3.so.0",
+        "libpcre.so.3",
+        "libdb-5.3.so",
+        "debug/libstdc++.so.6",
+    ]
+    .iter()
+    .map(|f| format!("{lib}/{f}"))
+    .collect();
+    paths.push(LIBC.to_string());
+    paths.extend(me.map(|p| p.display().to_string()));
+    if let Ok(more) = std::env::var("CONFINE_SYMBOL_CHECK") {
+        paths.extend(more.split(':').map(String::from));
+    }
+    for path in &paths {
+        let Some((data, elf)) = load(path) else {
+            println!("skip: {path} not present");
+            continue;
+        };
+        let symtab = match debug_file(&data, &elf) {
+            Some(d) => confine_elf::parse(&d).map(|e| e.symtab).unwrap_or_default(),
+            None => elf.symtab.clone(),
+        };
+        if symtab.is_empty() {
+            println!("skip: {path} has no symbol table and no debug file");
+            continue;
+        }
+        let mut stripped = elf.clone();
+        stripped.symtab.clear();
+        let s = analyze_object(&data, &stripped, &Limits::default());
+        let Some(d) = &s.data else {
+            println!("{path}: no data regions");
+            continue;
+        };
+        // Any cut may be the only reference live code makes into the
+        // object: from each, every region of the object that stores an
+        // address must be reached (the rule of `liveness::refs`).
+        let slack = crate::object::liveness::SLACK;
+        let reaches = |x: u64, r: &crate::DataRegion| {
+            (r.start <= x && x < r.end)
+                || (r.start >= x.saturating_sub(slack) && r.start <= x + slack)
+        };
+        // Slots that matter hold a code address or an imported function (a
+        // vtable's typeinfo pointer, read at its address point minus 8, is
+        // data).
+        let in_code = |a: u64| {
+            elf.sections
+                .iter()
+                .any(|x| x.exec && a >= x.addr && a < x.addr + x.size)
+        };
+        let code_slots: Vec<u64> = elf
+            .relocations
+            .iter()
+            .filter(|r| match (&r.kind, &r.sym) {
+                (confine_elf::RelocKind::Relative, _) => in_code(r.addend as u64),
+                (confine_elf::RelocKind::Abs64, Some(sy)) => {
+                    !sy.defined
+                        && elf.dynsyms.iter().any(|d| {
+                            !d.defined
+                                && d.name == sy.name
+                                && d.kind != confine_elf::SymKind::Object
+                        })
+                }
+                _ => false,
+            })
+            .map(|r| r.offset)
+            .collect();
+        let region_of = |a: u64| d.regions.iter().find(|r| r.start <= a && a < r.end);
+        let mut bad = Vec::new();
+        let mut objects = 0;
+        for sym in symtab
+            .iter()
+            .filter(|x| x.defined && x.size > 0 && x.kind == confine_elf::SymKind::Object)
+        {
+            let (lo, hi) = (sym.addr, sym.addr.saturating_add(sym.size));
+            let inside: Vec<&crate::DataRegion> = d
+                .regions
+                .iter()
+                .filter(|r| r.start < hi && r.end > lo)
+                .collect();
+            if inside.is_empty() {
+                continue;
+            }
+            objects += 1;
+            for q in &inside {
+                let x = q.start.max(lo);
+                for &slot in code_slots.iter().filter(|&&o| o >= lo && o < hi) {
+                    if region_of(slot).is_some_and(|r| !reaches(x, r)) {
+                        bad.push(format!(
+                            "{} [{lo:#x}, {hi:#x}): from +{:#x} not reached slot +{:#x}",
+                            sym.name,
+                            x - lo,
+                            slot - lo
+                        ));
+                    }
+                }
+            }
+        }
+        println!(
+            "{path}: {} regions, {objects} data objects, {} unreached stores",
+            d.regions.len(),
+            bad.len()
+        );
+        for b in bad.iter().take(40) {
+            println!("  {b}");
+        }
+        assert!(bad.is_empty(), "{path}: {} unreached stores", bad.len());
+        checked += 1;
+    }
+    println!("{checked} objects checked");
+    assert!(
+        checked > 0,
+        "no object with symbols or a debug file to check"
+    );
+}
+
+/// Two tables in `.data.rel.ro`, 0x80 bytes apart and of different layouts
+/// (adjacent tables of one layout merge, like array elements): T1 at 0x3000
+/// holds A (getpid) at +0, T2 at 0x3080 holds B (getuid) at +8. `main`
+/// calls through T1; `dead` only forms T2's address; `both` calls main and
+/// dead.
+fn synth_with_tables(
+    section: &str,
+    entry: u64,
+    data_syms: &[(u64, u64, &str)],
+) -> (Vec<u8>, ElfInfo) {
+    use confine_elf::{Reloc, RelocKind, Section, Segment, SymBind, SymKind, Symbol};
+    #[rustfmt::skip]
+    let code: &[u8] = &[
+        // 0x1000 A: mov eax,39; syscall; ret
+        0xb8, 0x27, 0, 0, 0, 0x0f, 0x05, 0xc3,
+        // 0x1008 B: mov eax,102; syscall; ret
+        0xb8, 0x66, 0, 0, 0, 0x0f, 0x05, 0xc3,
+        // 0x1010 main: lea rax,[rip+T1]; call [rax]; ret
+        0x48, 0x8d, 0x05, 0xe9, 0x1f, 0, 0, 0xff, 0x10, 0xc3,
+        // 0x101a dead: lea rax,[rip+T2]; ret
+        0x48, 0x8d, 0x05, 0x5f, 0x20, 0, 0, 0xc3,
+        // 0x1022 both: call main; call dead; ret
+        0xe8, 0xe9, 0xff, 0xff, 0xff, 0xe8, 0xee, 0xff, 0xff, 0xff, 0xc3,
+    ];
+    let funcs = [(0x1010, "main"), (0x101a, "dead"), (0x1022, "both")];
+    let (mut data, mut elf) = synth(code, &funcs, entry);
+    data.resize(0x40, 0xcc);
+    data.extend_from_slice(&[0u8; 0x100]);
+    elf.file_size = data.len() as u64;
+    elf.segments.push(Segment {
+        vaddr: 0x3000,
+        memsz: 0x100,
+        offset: 0x40,
+        filesz: 0x100,
+        flags: 6,
+        read: true,
+        write: true,
+        exec: false,
+    });
+    elf.sections.push(Section {
+        name: section.into(),
+        kind: 1,
+        addr: 0x3000,
+        size: 0x100,
+        offset: 0x40,
+        entsize: 0,
+        link: 0,
+        info: 0,
+        flags: 3,
+        alloc: true,
+        write: true,
+        exec: false,
+    });
+    for (slot, f) in [(0x3000, 0x1000), (0x3088, 0x1008)] {
+        elf.relocations.push(Reloc {
+            offset: slot,
+            kind: RelocKind::Relative,
+            sym: None,
+            addend: f,
+        });
+    }
+    for &(addr, size, name) in data_syms {
+        elf.dynsyms.push(Symbol {
+            name: name.into(),
+            version: None,
+            version_hidden: false,
+            version_index: 1,
+            addr,
+            size,
+            kind: SymKind::Object,
+            bind: SymBind::Global,
+            defined: true,
+        });
+    }
+    (data, elf)
+}
+
+/// A function stored only in a `.data.rel.ro` table counts as address-taken
+/// once live code refers to the table: reaching `dead`, exporting the table,
+/// or keeping it in another section (live whole) each bring getuid back.
+#[test]
+fn synthetic_dead_table_is_pruned() {
+    let run = |section: &str, entry: u64, syms: &[(u64, u64, &str)]| {
+        let (data, elf) = synth_with_tables(section, entry, syms);
+        let s = analyze_object(&data, &elf, &Limits::default());
+        let r = analyze_program(&ProgramInput {
+            objects: vec![ObjectRef {
+                path: "/synthetic",
+                summary: &s,
+                interp: false,
+            }],
+            bindings: Vec::new(),
+        });
+        assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+        (s, r.syscalls.keys().copied().collect::<Vec<u32>>())
+    };
+    let (s, nrs) = run(".data.rel.ro", 0x1010, &[]);
+    let d = s.data.as_ref().expect("regions of .data.rel.ro");
+    assert_eq!(
+        d.regions
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect::<Vec<_>>(),
+        vec![(0x3000, 0x3080), (0x3080, 0x3100)]
+    );
+    assert!(
+        s.data_address_taken.is_empty(),
+        "{:x?}",
+        s.data_address_taken
+    );
+    assert!(s
+        .diagnostics
+        .iter()
+        .any(|x| x.kind == DiagKind::Modelled && x.message.contains(".data.rel.ro")));
+    assert!(nrs.contains(&39) && !nrs.contains(&102), "{nrs:?}");
+    let (_, nrs) = run(".data.rel.ro", 0x1022, &[]);
+    assert!(
+        nrs.contains(&39) && nrs.contains(&102),
+        "dead reached: {nrs:?}"
+    );
+    let (_, nrs) = run(".data.rel.ro", 0x1010, &[(0x3080, 8, "table2")]);
+    assert!(nrs.contains(&102), "exported table: {nrs:?}");
+    let (s, nrs) = run(".data", 0x1010, &[]);
+    assert!(s.data.is_none());
+    assert!(nrs.contains(&102), ".data is live whole: {nrs:?}");
 }
