@@ -114,9 +114,10 @@ const MAX_STRIDE: u64 = 512;
 
 /// Whether the relocated slots around `b` repeat with one stride on both
 /// sides: of the slots in `[b - s, b)` and `[b, b + s)` (all inside `b`'s
-/// section), at least half of the larger side sit at the same offset with the
-/// same kind on the other side. Half, not all: an element whose optional
-/// pointer is NULL carries no relocation there.
+/// section), more than half of the larger side sit at the same offset with
+/// the same kind on the other side. Not all: an element whose optional
+/// pointer is NULL carries no relocation there (a stride of several elements
+/// evens that out).
 fn periodic(slots: &BTreeMap<u64, u8>, ranges: &[(u64, u64)], b: u64) -> bool {
     let Some(&(lo, hi)) = ranges.iter().find(|&&(lo, hi)| b >= lo && b < hi) else {
         return false;
@@ -153,7 +154,7 @@ fn periodic(slots: &BTreeMap<u64, u8>, ranges: &[(u64, u64)], b: u64) -> bool {
                     .any(|&(o, k2)| o == s - d && k2 == k)
             })
             .count();
-        same > 0 && 2 * same >= n_before.max(n_after)
+        2 * same > n_before.max(n_after)
     })
 }
 
@@ -311,9 +312,10 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
     }
     for s in elf.dynsyms.iter() {
         if s.defined && !matches!(s.kind, SymKind::Func | SymKind::IFunc | SymKind::Tls) {
-            cuts.refs(s.addr, &mut roots);
-            if s.size > 0 {
-                cuts.span(s.addr, s.addr.saturating_add(s.size - 1), &mut roots);
+            // Other objects reach an exported object within its size.
+            match s.size {
+                0 => cuts.refs(s.addr, &mut roots),
+                n => cuts.span(s.addr, s.addr.saturating_add(n - 1), &mut roots),
             }
         }
     }
