@@ -111,6 +111,9 @@ impl Cuts {
 
 /// Strides tried by [`periodic`], bytes.
 const MAX_STRIDE: u64 = 512;
+/// Slot comparisons [`periodic`] may make per object; past it the object's
+/// data stays live whole.
+const PERIODIC_BUDGET: u64 = 200_000_000;
 
 /// Whether the relocated slots around `b` repeat with one stride on both
 /// sides: of the slots in `[b - s, b)` and `[b, b + s)` (all inside `b`'s
@@ -118,12 +121,14 @@ const MAX_STRIDE: u64 = 512;
 /// the same kind on the other side. Not all: an element whose optional
 /// pointer is NULL carries no relocation there (a stride of several elements
 /// evens that out).
-fn periodic(slots: &BTreeMap<u64, u8>, ranges: &[(u64, u64)], b: u64) -> bool {
+fn periodic(slots: &BTreeMap<u64, u8>, ranges: &[(u64, u64)], b: u64, budget: &mut u64) -> bool {
     let Some(&(lo, hi)) = ranges.iter().find(|&&(lo, hi)| b >= lo && b < hi) else {
         return false;
     };
     let below = b.saturating_sub(lo).min(MAX_STRIDE);
     let above = hi.saturating_sub(b).min(MAX_STRIDE);
+    // Distances below b, nearest first; offsets above it. A slot at b - d
+    // maps to b - d + s, offset s - d.
     let before: Vec<(u64, u8)> = slots
         .range(b - below..b)
         .rev()
@@ -136,22 +141,25 @@ fn periodic(slots: &BTreeMap<u64, u8>, ranges: &[(u64, u64)], b: u64) -> bool {
     if before.is_empty() || after.is_empty() {
         return false;
     }
-    // `before` holds distances below b (nearest first), `after` offsets
-    // above it; a slot at b - d maps to b - d + s, offset s - d.
     (1..=MAX_STRIDE / 8).map(|k| k * 8).any(|s| {
         if s > below || s > above {
             return false;
         }
         let n_before = before.iter().take_while(|&&(d, _)| d <= s).count();
         let n_after = after.iter().take_while(|&&(o, _)| o < s).count();
-        let same = before
+        let (b_side, a_side) = (before.get(..n_before), after.get(..n_after));
+        let (Some(b_side), Some(a_side)) = (b_side, a_side) else {
+            return false;
+        };
+        *budget = budget.saturating_sub(b_side.len() as u64 + 1);
+        let same = b_side
             .iter()
-            .take(n_before)
             .filter(|&&(d, k)| {
-                after
-                    .iter()
-                    .take(n_after)
-                    .any(|&(o, k2)| o == s - d && k2 == k)
+                a_side
+                    .binary_search_by_key(&(s - d), |&(o, _)| o)
+                    .ok()
+                    .and_then(|i| a_side.get(i))
+                    .is_some_and(|&(_, k2)| k2 == k)
             })
             .count();
         2 * same > n_before.max(n_after)
@@ -254,7 +262,12 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
         .map(|&(lo, _)| lo)
         .chain(data_syms.iter().map(|&(a, _)| a))
         .collect();
-    anchors.retain(|&b| kept.contains(&b) || !periodic(&slots, &ranges, b));
+    let mut budget = PERIODIC_BUDGET;
+    anchors.retain(|&b| kept.contains(&b) || !periodic(&slots, &ranges, b, &mut budget));
+    if budget == 0 {
+        // Too much work to tell arrays apart (hostile input): live whole.
+        return None;
+    }
     // Const data without any pointer goes to `.rodata`, so a region here
     // with no relocated slot is most likely the head of the object after it
     // (an array's leading empty entries): no cut at its end.
