@@ -40,7 +40,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-15";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-16";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).

@@ -538,6 +538,27 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
         break;
     }
     result.indirect_reachable = indirect;
+    // What data liveness left out, for the report.
+    let (mut stored, mut dead) = (0usize, 0usize);
+    for (o, l) in input.objects.iter().zip(&live) {
+        if let Some(d) = &o.summary.data {
+            for (r, &on) in d.regions.iter().zip(l) {
+                stored += r.code.len();
+                dead += if on { 0 } else { r.code.len() };
+            }
+        }
+    }
+    if dead > 0 {
+        result.diagnostics.push(Diagnostic {
+            kind: DiagKind::Modelled,
+            object: None,
+            site: None,
+            message: format!(
+                "{dead} of {stored} functions stored in .data.rel.ro tables are not \
+                 address-taken: no reached code or live data refers to their tables"
+            ),
+        });
+    }
     // Wrapper masks: which entry arguments flow into a syscall number.
     let mut w: Vec<u8> = (0..g.nodes.len())
         .map(|n| {
