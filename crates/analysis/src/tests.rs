@@ -1814,3 +1814,38 @@ fn synthetic_dead_table_is_pruned() {
     assert!(s.data.is_none());
     assert!(nrs.contains(&102), ".data is live whole: {nrs:?}");
 }
+
+/// Hostile section tables: two overlapping `.data.rel.ro` sections, or one
+/// reaching past the address space's end, leave the data live whole (no
+/// panic, no regions), so nothing is pruned.
+#[test]
+fn hostile_data_sections_stay_live() {
+    let (data, mut elf) = synth_with_tables(".data.rel.ro", 0x1010, &[]);
+    let mut twin = elf.sections.last().cloned().expect("the table section");
+    twin.addr = 0x3040;
+    elf.sections.push(twin);
+    let s = analyze_object(&data, &elf, &Limits::default());
+    assert!(s.data.is_none(), "overlapping sections must not be cut");
+    assert!(s.data_address_taken.contains(&0x1008));
+
+    let (data, mut elf) = synth_with_tables(".data.rel.ro", 0x1010, &[]);
+    if let Some(sec) = elf.sections.last_mut() {
+        sec.addr = u64::MAX - 0x10;
+        sec.size = 0x100;
+    }
+    elf.relocations.push(confine_elf::Reloc {
+        offset: u64::MAX - 8,
+        kind: confine_elf::RelocKind::Relative,
+        sym: None,
+        addend: 0x1008,
+    });
+    let s = analyze_object(&data, &elf, &Limits::default());
+    // Wherever the stored function went, it is kept: in the always-live set
+    // or in a region's list.
+    let kept = s.data_address_taken.contains(&0x1008)
+        || s.data.as_ref().is_some_and(|d| {
+            assert!(d.regions.iter().all(|r| r.start <= r.end));
+            d.regions.iter().any(|r| r.code.contains(&0x1008))
+        });
+    assert!(kept, "{:x?}", s.data);
+}
