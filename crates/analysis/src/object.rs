@@ -1546,7 +1546,9 @@ fn decode_function(ctx: &mut Ctx, f: u64, replay: Option<(u64, u64)>) -> (Decode
                 if confine::in_windows(&ctx.slot_windows, x) {
                     ctx.slot_refs.push((f, x));
                 }
-                if !ctx.in_exec(x) {
+                // Discovery only: a replay (the dataflow's re-decode in a
+                // worker) would collect them again, unused.
+                if replay.is_none() && !ctx.in_exec(x) {
                     ctx.data_refs.push((f, x));
                 }
             }

@@ -538,6 +538,8 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
         break;
     }
     result.indirect_reachable = indirect;
+    result.reachable_functions = g.nodes.len();
+
     // What data liveness left out, for the report.
     let (mut stored, mut dead) = (0usize, 0usize);
     for (o, l) in input.objects.iter().zip(&live) {

@@ -1314,29 +1314,33 @@ fn synthetic_null_store_ends_the_path() {
     );
 }
 
-/// `synth` plus a writable `.data` at 0x3000 (0x30 bytes) whose word at
-/// 0x3008 holds `W` (0x1000) through an R_X86_64_RELATIVE relocation.
-fn synth_with_slot(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> (Vec<u8>, ElfInfo) {
-    use confine_elf::{Reloc, RelocKind, Section, Segment};
-    let (mut data, mut elf) = synth(code, funcs, entry);
+/// Appends a zeroed, writable data section `name` of `size` bytes at 0x3000
+/// (file offset 0x40, its own segment) to a `synth` object.
+fn with_data_section(
+    mut data: Vec<u8>,
+    mut elf: ElfInfo,
+    name: &str,
+    size: u64,
+) -> (Vec<u8>, ElfInfo) {
+    use confine_elf::{Section, Segment};
     data.resize(0x40, 0xcc);
-    data.extend_from_slice(&[0u8; 0x30]);
+    data.resize(0x40 + size as usize, 0);
     elf.file_size = data.len() as u64;
     elf.segments.push(Segment {
         vaddr: 0x3000,
-        memsz: 0x30,
+        memsz: size,
         offset: 0x40,
-        filesz: 0x30,
+        filesz: size,
         flags: 6,
         read: true,
         write: true,
         exec: false,
     });
     elf.sections.push(Section {
-        name: ".data".into(),
+        name: name.into(),
         kind: 1,
         addr: 0x3000,
-        size: 0x30,
+        size,
         offset: 0x40,
         entsize: 0,
         link: 0,
@@ -1346,6 +1350,15 @@ fn synth_with_slot(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> (Vec<u8>, 
         write: true,
         exec: false,
     });
+    (data, elf)
+}
+
+/// `synth` plus a writable `.data` at 0x3000 (0x30 bytes) whose word at
+/// 0x3008 holds `W` (0x1000) through an R_X86_64_RELATIVE relocation.
+fn synth_with_slot(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> (Vec<u8>, ElfInfo) {
+    use confine_elf::{Reloc, RelocKind};
+    let (data, elf) = synth(code, funcs, entry);
+    let (data, mut elf) = with_data_section(data, elf, ".data", 0x30);
     elf.relocations.push(Reloc {
         offset: 0x3008,
         kind: RelocKind::Relative,
@@ -1693,7 +1706,7 @@ fn synth_with_tables(
     entry: u64,
     data_syms: &[(u64, u64, &str)],
 ) -> (Vec<u8>, ElfInfo) {
-    use confine_elf::{Reloc, RelocKind, Section, Segment, SymBind, SymKind, Symbol};
+    use confine_elf::{Reloc, RelocKind, SymBind, SymKind, Symbol};
     #[rustfmt::skip]
     let code: &[u8] = &[
         // 0x1000 A: mov eax,39; syscall; ret
@@ -1708,34 +1721,8 @@ fn synth_with_tables(
         0xe8, 0xe9, 0xff, 0xff, 0xff, 0xe8, 0xee, 0xff, 0xff, 0xff, 0xc3,
     ];
     let funcs = [(0x1010, "main"), (0x101a, "dead"), (0x1022, "both")];
-    let (mut data, mut elf) = synth(code, &funcs, entry);
-    data.resize(0x40, 0xcc);
-    data.extend_from_slice(&[0u8; 0x100]);
-    elf.file_size = data.len() as u64;
-    elf.segments.push(Segment {
-        vaddr: 0x3000,
-        memsz: 0x100,
-        offset: 0x40,
-        filesz: 0x100,
-        flags: 6,
-        read: true,
-        write: true,
-        exec: false,
-    });
-    elf.sections.push(Section {
-        name: section.into(),
-        kind: 1,
-        addr: 0x3000,
-        size: 0x100,
-        offset: 0x40,
-        entsize: 0,
-        link: 0,
-        info: 0,
-        flags: 3,
-        alloc: true,
-        write: true,
-        exec: false,
-    });
+    let (data, elf) = synth(code, &funcs, entry);
+    let (data, mut elf) = with_data_section(data, elf, section, 0x100);
     for (slot, f) in [(0x3000, 0x1000), (0x3088, 0x1008)] {
         elf.relocations.push(Reloc {
             offset: slot,

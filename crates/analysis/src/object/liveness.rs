@@ -23,7 +23,7 @@ use confine_elf::{ElfInfo, SymKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Sections whose regions are pruned; every other section is live whole.
-pub(crate) const PRUNED_SECTIONS: [&str; 1] = [".data.rel.ro"];
+const PRUNED_SECTIONS: [&str; 1] = [".data.rel.ro"];
 /// A reference reaches the regions within this many bytes either side.
 pub(crate) const SLACK: u64 = 64;
 /// More regions than this: the object stays live whole.
@@ -72,40 +72,22 @@ impl Cuts {
     /// Regions a reference to `x` reaches: the one holding it and every one
     /// starting within [`SLACK`] bytes either side.
     fn refs(&self, x: u64, out: &mut Vec<u32>) {
-        let lo = x.saturating_sub(SLACK);
-        let hi = x.saturating_add(SLACK);
-        if let Some(r) = self.of(x).and_then(|i| u32::try_from(i).ok()) {
-            out.push(r);
-        }
-        let mut i = self.starts.partition_point(|&s| s < lo);
-        while let Some(&s) = self.starts.get(i) {
-            if s > hi {
-                break;
-            }
-            if let Ok(r) = u32::try_from(i) {
-                out.push(r);
-            }
-            i += 1;
-        }
+        self.span(x, x, out);
+        self.starting_in(x.saturating_sub(SLACK), x.saturating_add(SLACK), out);
     }
 
-    /// Regions overlapping [a, b].
+    /// Regions overlapping [a, b] (the one holding `a`, then every one
+    /// starting up to `b`).
     fn span(&self, a: u64, b: u64, out: &mut Vec<u32>) {
-        let mut i = self.starts.partition_point(|&s| s <= a);
-        if let Some(k) = i.checked_sub(1) {
-            if self.ends.get(k).is_some_and(|&e| e > a) {
-                i = k;
-            }
-        }
-        while let Some(&s) = self.starts.get(i) {
-            if s > b {
-                break;
-            }
-            if let Ok(r) = u32::try_from(i) {
-                out.push(r);
-            }
-            i += 1;
-        }
+        out.extend(self.of(a).and_then(|i| u32::try_from(i).ok()));
+        self.starting_in(a, b, out);
+    }
+
+    /// Regions starting in [lo, hi].
+    fn starting_in(&self, lo: u64, hi: u64, out: &mut Vec<u32>) {
+        let from = self.starts.partition_point(|&s| s < lo);
+        let to = self.starts.partition_point(|&s| s <= hi);
+        out.extend((from..to).filter_map(|i| u32::try_from(i).ok()));
     }
 }
 
