@@ -40,7 +40,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-16";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-17";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -118,7 +118,7 @@ pub struct ObjectSummary {
     /// every indirect call site that may enter them (see `object/confine.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confined: Option<ConfinedPointers>,
-    /// Regions of `.data.rel.ro` whose stored addresses count only once
+    /// Regions of `.data.rel.ro` and `.data` whose stored addresses count only once
     /// they are live (see `object/liveness.rs`); None: all data is live, and
     /// `data_address_taken`/`data_import_refs` hold every stored address.
     /// When present, those two hold only the addresses stored elsewhere.

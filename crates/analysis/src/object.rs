@@ -750,7 +750,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
                 DiagKind::Modelled,
                 None,
                 format!(
-                    "{} function(s) stored only in .data.rel.ro count as address-taken once \
+                    "{} function(s) stored only in .data.rel.ro or .data count as address-taken once \
                      live code or data refers to their region ({} regions; see liveness)",
                     gated_fns.len(),
                     l.regions.regions.len()

@@ -556,7 +556,7 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             object: None,
             site: None,
             message: format!(
-                "{dead} of {stored} functions stored in .data.rel.ro tables are not \
+                "{dead} of {stored} functions stored in .data.rel.ro or .data tables are not \
                  address-taken: no reached code or live data refers to their tables"
             ),
         });

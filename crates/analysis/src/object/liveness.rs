@@ -1,20 +1,25 @@
-//! Which read-only data tables live code can reach.
+//! Which data tables live code can reach.
 //!
 //! Function addresses stored in `.data.rel.ro` (method tables, hash ops,
-//! vtables) are address-taken only once something live refers to the table
-//! holding them. The section is cut into regions at every address anything
-//! refers to (code's rip-relative operands, relocation targets, symbol
-//! starts and ends; never inside a sized symbol). A reference reaches the
-//! region holding it and every region starting within [`SLACK`] bytes either
-//! side, so `&arr[-1]` bases and short `container_of` steps still land in
-//! their object. The
-//! whole program then marks regions live from the code it reaches and from
+//! vtables) and `.data` (writable tables, structs with callbacks, digest
+//! specs with a flags field) are address-taken only once something live
+//! refers to the table holding them. Each section is cut into regions at
+//! every address anything refers to (code's rip-relative operands,
+//! relocation targets, symbol starts and ends; never inside a sized symbol).
+//! A reference reaches the region holding it and every region starting
+//! within [`SLACK`] bytes either side, so `&arr[-1]` bases and short
+//! `container_of` steps still land in their object. The whole program then
+//! marks regions live from the code it reaches and from
 //! the roots listed here: exported data symbols, pointers stored in any other
 //! section (always live), and unwind data's personality and LSDA slots.
 //!
 //! The model assumes that code reaches a table only through an address formed
 //! at or near the table, never by walking from one referenced address past
-//! another one that only dead code names. Every other section, and objects
+//! another one that only dead code names (a field of a writable struct that
+//! only dead code names is such a cut; the slack and the array rules below
+//! cover the common cases, and `data_regions_against_symbols` checks them
+//! against full symbol tables). Every other section (the GOT, init and fini
+//! arrays, named sections such as glibc's `__libc_IO_vtables`), and objects
 //! where addresses may be formed without naming them (non-PIE, Go, the GOT's
 //! own address formed in code), stay live whole.
 
@@ -23,7 +28,7 @@ use confine_elf::{ElfInfo, SymKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Sections whose regions are pruned; every other section is live whole.
-const PRUNED_SECTIONS: [&str; 1] = [".data.rel.ro"];
+const PRUNED_SECTIONS: [&str; 2] = [".data.rel.ro", ".data"];
 /// A reference reaches the regions within this many bytes either side.
 pub(crate) const SLACK: u64 = 64;
 /// More regions than this: the object stays live whole.
@@ -154,7 +159,7 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v
 }
 
-/// Regions of the object's `.data.rel.ro`, or None when it has none (or too
+/// Regions of the object's `.data.rel.ro` and `.data`, or None when it has none (or too
 /// many): then every stored function address stays address-taken.
 pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
     let mut ranges: Vec<(u64, u64)> = elf
@@ -252,7 +257,8 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
     }
     // Const data without any pointer goes to `.rodata`, so a region here
     // with no relocated slot is most likely the head of the object after it
-    // (an array's leading empty entries): no cut at its end.
+    // (an array's leading empty entries): no cut at its end. (In `.data` it
+    // may also be a plain writable variable; merging it only costs precision.)
     let mut prev: Option<u64> = None;
     anchors.retain(|&b| {
         let merge = !kept.contains(&b) && prev.is_some_and(|a| slots.range(a..b).next().is_none());
