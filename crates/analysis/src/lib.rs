@@ -14,6 +14,9 @@
 //!   indirect call/jump site (any of them may enter it); it stays open when one
 //!   of them passes a non-constant, or when signal handlers can be installed or
 //!   `setcontext`/`swapcontext` is reachable (entries without a call site);
+//! - a direct call passing a constant a callee tests enters it in that
+//!   [`ArgContext`]: the sites that constant rules out stay dead until some
+//!   other entry can run them;
 //! - a syscall number that stays unknown in reachable code makes the result a
 //!   `wildcard` with an explicit [`Unresolved`] entry.
 
@@ -40,7 +43,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-17";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-18";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -223,6 +226,22 @@ pub struct FunctionSummary {
     /// Data regions ([`ObjectSummary::data`]) this function's code refers to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_refs: Vec<u32>,
+    /// Sites that cannot run when the function is entered with one of its
+    /// tested arguments equal to a constant (at most a few per function).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<ArgContext>,
+}
+
+/// The call, syscall and indirect sites of a function that no path reaches
+/// when argument `arg` (0..=5: rdi, rsi, rdx, rcx, r8, r9) is `value` at
+/// entry: branches on that argument are decided by the constant. A direct
+/// call passing exactly that constant enters the function in this context.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ArgContext {
+    pub arg: u8,
+    pub value: u32,
+    /// Sorted.
+    pub dead: Vec<u64>,
 }
 
 /// A direct call or tail jump.

@@ -4,8 +4,8 @@
 
 use crate::value::AVal;
 use crate::{
-    Call, DiagKind, Diagnostic, FunctionSummary, ImportRef, IndirectArgs, Limits, ObjectSummary,
-    Root, RootKind, Stats, SyscallSite, Target, Val, ANALYSIS_VERSION,
+    ArgContext, Call, DiagKind, Diagnostic, FunctionSummary, ImportRef, IndirectArgs, Limits,
+    ObjectSummary, Root, RootKind, Stats, SyscallSite, Target, Val, ANALYSIS_VERSION,
 };
 use confine_elf::{ElfInfo, ElfKind, Machine, RelocKind, SymKind};
 use iced_x86::{
@@ -1276,14 +1276,15 @@ fn prune_args(funcs: &mut [FunctionSummary]) {
             break;
         }
     }
+    // Callees with argument contexts need the constants too.
+    let has_contexts: Vec<bool> = funcs.iter().map(|f| !f.contexts.is_empty()).collect();
     for f in funcs.iter_mut() {
         for c in &mut f.calls {
             let keep = match &c.target {
-                Target::Local(t) => index
-                    .get(t)
-                    .and_then(|&j| maybe.get(j))
-                    .copied()
-                    .unwrap_or(false),
+                Target::Local(t) => index.get(t).is_some_and(|&j| {
+                    maybe.get(j).copied().unwrap_or(false)
+                        || has_contexts.get(j).copied().unwrap_or(false)
+                }),
                 _ => true,
             };
             if !keep {
@@ -1828,6 +1829,8 @@ fn dataflow(
         mut import_refs,
         landing,
         cands,
+        bad,
+        unresolved_jump,
         ..
     } = d;
     let noret_sites: HashSet<u64> = calls
@@ -2023,89 +2026,31 @@ fn dataflow(
     if let Some(k) = tx.slot(8) {
         entry[k] = AVal::arg(STACK_ARG);
     }
-    let mut inn: Vec<Option<State>> = vec![None; blocks.len()];
-    let mut queued: Vec<bool> = vec![false; blocks.len()];
-    let mut wl: VecDeque<usize> = VecDeque::new();
-    if let Some(&b) = block_of.get(&f) {
-        if let Some(s) = inn.get_mut(b) {
-            *s = Some(entry);
-        }
-        wl.push_back(b);
-    }
-    // Landing pads start with nothing known.
-    for lp in &landing {
-        if let Some(&b) = block_of.get(lp) {
-            if let Some(slot) = inn.get_mut(b) {
-                if slot.is_none() {
-                    *slot = Some(TOP);
-                    wl.push_back(b);
-                }
-            }
-        }
-    }
-    let live = if slots.is_empty() { 16 } else { TOP.len() };
-    let mut visits = 0usize;
-    let mut gave_up = false;
-    while let Some(b) = wl.pop_front() {
-        if let Some(q) = queued.get_mut(b) {
-            *q = false;
-        }
-        visits += 1;
-        if visits > ctx.limits.max_block_visits {
-            gave_up = true;
-            break;
-        }
-        let Some(Some(mut st)) = inn.get(b).copied() else {
-            continue;
-        };
-        let Some((addrs, succs)) = blocks.get(b) else {
-            continue;
-        };
-        for a in addrs {
-            if let Some(i) = insns.get(a) {
-                transfer(i, &mut st, &tx);
-            }
-        }
-        let equal_edge = equality_edge(&insns, addrs);
-        for s in succs {
-            let Some(&sb) = block_of.get(s) else { continue };
-            let Some(slot) = inn.get_mut(sb) else {
-                continue;
-            };
-            let refined: State;
-            let st: &State = match equal_edge {
-                Some((to, r, v)) if to == *s => {
-                    let mut t = st;
-                    if let Some(x) = t.get_mut(r) {
-                        *x = x.assume_equal(v);
-                    }
-                    refined = t;
-                    &refined
-                }
-                _ => &st,
-            };
-            let joined = match slot {
-                None => *st,
-                Some(old) => {
-                    // Objects without tracked slots use registers only.
-                    let mut j = *old;
-                    for (x, y) in j.iter_mut().zip(st.iter()).take(live) {
-                        *x = x.join(y);
-                    }
-                    j
-                }
-            };
-            if slot.as_ref() != Some(&joined) {
-                *slot = Some(joined);
-                if let Some(q) = queued.get_mut(sb) {
-                    if !*q {
-                        *q = true;
-                        wl.push_back(sb);
-                    }
-                }
-            }
-        }
-    }
+    let flow = Flow {
+        insns: &insns,
+        blocks: &blocks,
+        block_of: &block_of,
+        tx: &tx,
+        live: if slots.is_empty() { 16 } else { TOP.len() },
+        max_visits: ctx.limits.max_block_visits,
+    };
+    let (inn, gave_up) = match flow.fixpoint(f, entry, &landing, false) {
+        Some(inn) => (inn, false),
+        None => (vec![None; blocks.len()], true),
+    };
+    // Argument contexts: sites that cannot run when an argument the
+    // function tests is a given constant (see [`ArgContext`]).
+    let contexts = if gave_up || unresolved_jump || bad {
+        Vec::new()
+    } else {
+        let sites: Vec<u64> = calls
+            .iter()
+            .map(|c| c.site)
+            .chain(syscall_sites.iter().copied())
+            .chain(indirect.iter().copied())
+            .collect();
+        arg_contexts(&flow, f, &entry, &landing, &inn, &sites)
+    };
 
     // Final pass: read rax at syscalls and argument registers at calls.
     let call_sites: HashSet<u64> = calls.iter().map(|c| c.site).collect();
@@ -2263,14 +2208,317 @@ fn dataflow(
         addr_refs: addr_refs.into_iter().collect(),
         import_refs: import_refs.into_iter().collect(),
         data_refs: Vec::new(),
+        contexts,
     }
 }
 
-/// A block ending in `test r, r` / `cmp r, imm` then `je`/`jne`: the
-/// successor reached when the comparison holds, the register and its value
-/// there (`r == imm` on that edge; 32-bit compares fix the low 32 bits, all
-/// the kernel reads of a syscall number).
-fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usize, u64)> {
+/// The blocks of one function and what the propagation needs to walk them.
+struct Flow<'a> {
+    insns: &'a BTreeMap<u64, Ins>,
+    blocks: &'a [(Vec<u64>, Vec<u64>)],
+    block_of: &'a HashMap<u64, usize>,
+    tx: &'a Tx<'a>,
+    /// State entries joined (registers only, or with tracked stack slots).
+    live: usize,
+    max_visits: usize,
+}
+
+impl Flow<'_> {
+    /// Constant propagation to a fixpoint from `entry` at `f` (landing pads
+    /// start with nothing known): the state entering each block, None for
+    /// blocks never reached; None when the visit budget ran out. With
+    /// `decide`, a `je`/`jne` whose flags the known constants fix follows
+    /// only the edge they choose.
+    fn fixpoint(
+        &self,
+        f: u64,
+        entry: State,
+        landing: &[u64],
+        decide: bool,
+    ) -> Option<Vec<Option<State>>> {
+        let n = self.blocks.len();
+        let mut inn: Vec<Option<State>> = vec![None; n];
+        let mut queued: Vec<bool> = vec![false; n];
+        let mut wl: VecDeque<usize> = VecDeque::new();
+        if let Some(&b) = self.block_of.get(&f) {
+            if let Some(s) = inn.get_mut(b) {
+                *s = Some(entry);
+            }
+            wl.push_back(b);
+        }
+        for lp in landing {
+            if let Some(&b) = self.block_of.get(lp) {
+                if let Some(slot) = inn.get_mut(b) {
+                    if slot.is_none() {
+                        *slot = Some(TOP);
+                        wl.push_back(b);
+                    }
+                }
+            }
+        }
+        let mut visits = 0usize;
+        while let Some(b) = wl.pop_front() {
+            if let Some(q) = queued.get_mut(b) {
+                *q = false;
+            }
+            visits += 1;
+            if visits > self.max_visits {
+                return None;
+            }
+            let Some(Some(mut st)) = inn.get(b).copied() else {
+                continue;
+            };
+            let Some((addrs, succs)) = self.blocks.get(b) else {
+                continue;
+            };
+            for a in addrs {
+                if let Some(i) = self.insns.get(a) {
+                    transfer(i, &mut st, self.tx);
+                }
+            }
+            let equal_edge = equality_edge(self.insns, addrs);
+            let only = if decide {
+                decided_edge(self.insns, addrs, &st)
+            } else {
+                None
+            };
+            for s in succs {
+                if only.is_some_and(|o| o != *s) {
+                    continue;
+                }
+                let Some(&sb) = self.block_of.get(s) else {
+                    continue;
+                };
+                let Some(slot) = inn.get_mut(sb) else {
+                    continue;
+                };
+                let refined: State;
+                let st: &State = match equal_edge {
+                    Some((to, r, v)) if to == *s => {
+                        let mut t = st;
+                        if let Some(x) = t.get_mut(r) {
+                            *x = x.assume_equal(v);
+                        }
+                        refined = t;
+                        &refined
+                    }
+                    _ => &st,
+                };
+                let joined = match slot {
+                    None => *st,
+                    Some(old) => {
+                        // Objects without tracked slots use registers only.
+                        let mut j = *old;
+                        for (x, y) in j.iter_mut().zip(st.iter()).take(self.live) {
+                            *x = x.join(y);
+                        }
+                        j
+                    }
+                };
+                if slot.as_ref() != Some(&joined) {
+                    *slot = Some(joined);
+                    if let Some(q) = queued.get_mut(sb) {
+                        if !*q {
+                            *q = true;
+                            wl.push_back(sb);
+                        }
+                    }
+                }
+            }
+        }
+        Some(inn)
+    }
+
+    /// Blocks reachable from `f` and the landing pads when the edges
+    /// `removed` (block, successor) are cut.
+    fn reach_without(&self, f: u64, landing: &[u64], removed: &[(usize, u64)]) -> Vec<bool> {
+        let mut seen = vec![false; self.blocks.len()];
+        let mut stack: Vec<usize> = std::iter::once(&f)
+            .chain(landing)
+            .filter_map(|a| self.block_of.get(a).copied())
+            .collect();
+        while let Some(b) = stack.pop() {
+            match seen.get_mut(b) {
+                Some(x) if !*x => *x = true,
+                _ => continue,
+            }
+            for s in self.blocks.get(b).map_or(&[][..], |(_, s)| s.as_slice()) {
+                if !removed.contains(&(b, *s)) {
+                    stack.extend(self.block_of.get(s).copied());
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Contexts tried per function.
+const MAX_CONTEXTS: usize = 4;
+
+/// (argument index, its constant value at entry).
+type Hypothesis = (u8, u32);
+
+/// For each (argument, constant) the function tests (an argument register's
+/// low 32 bits, unchanged since entry, are the operand of the flag setter of a `je`/`jne`:
+/// `test`, `cmp` with an immediate, or an `and`/`or`/`add`/`sub`/`xor` whose
+/// result the jump tests), the sites in blocks the free propagation reaches
+/// but the one entered with that constant does not. A candidate whose
+/// directly decided edges cut off no site is not propagated (cost only).
+fn arg_contexts(
+    flow: &Flow,
+    f: u64,
+    entry: &State,
+    landing: &[u64],
+    inn: &[Option<State>],
+    sites: &[u64],
+) -> Vec<ArgContext> {
+    if sites.is_empty() {
+        return Vec::new();
+    }
+    // (argument, constant) -> the edges that constant rules out directly.
+    let mut candidates: Vec<(Hypothesis, Vec<(usize, u64)>)> = Vec::new();
+    for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
+        let Some(Some(mut st)) = inn.get(b).copied() else {
+            continue;
+        };
+        let Some((k, taken, fall, je)) = zf_branch(flow.insns, addrs) else {
+            continue;
+        };
+        for (j, a) in addrs.iter().enumerate() {
+            let Some(i) = flow.insns.get(a) else { break };
+            if j == k {
+                let ins = &i.ins;
+                // Decided only on 32-bit operands (see `decided_edge`).
+                let Some(r) =
+                    gpr_wide(ins.op0_register()).filter(|_| ins.op0_register().is_gpr32())
+                else {
+                    break;
+                };
+                let v = st[r].to_val();
+                if v.unknown || !v.consts.is_empty() || v.args.count_ones() != 1 {
+                    break;
+                }
+                let arg = v.args.trailing_zeros() as u8;
+                if usize::from(arg) >= ARG_REGS.len() - 1 {
+                    break;
+                }
+                let imm = (ins.mnemonic() == Mnemonic::Cmp)
+                    .then(|| imm_operand(ins))
+                    .flatten()
+                    .and_then(|x| u32::try_from(x).ok());
+                for c in [Some(0), imm].into_iter().flatten() {
+                    let ruled_out =
+                        zero_flag(ins, u64::from(c), true)
+                            .map(|z| if z == je { fall } else { taken });
+                    let at = match candidates.iter().position(|(x, _)| *x == (arg, c)) {
+                        Some(p) => p,
+                        None => {
+                            candidates.push(((arg, c), Vec::new()));
+                            candidates.len() - 1
+                        }
+                    };
+                    if let (Some(e), Some((_, edges))) = (ruled_out, candidates.get_mut(at)) {
+                        edges.push((b, e));
+                    }
+                }
+                break;
+            }
+            transfer(i, &mut st, flow.tx);
+        }
+    }
+    let free: Vec<bool> = inn.iter().map(Option::is_some).collect();
+    let dead_in = |reached: &[bool]| -> Vec<u64> {
+        let mut dead: Vec<u64> = Vec::new();
+        for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
+            if free.get(b).copied().unwrap_or(false) && !reached.get(b).copied().unwrap_or(false) {
+                dead.extend(addrs.iter().filter(|a| sites.contains(a)));
+            }
+        }
+        dead.sort_unstable();
+        dead.dedup();
+        dead
+    };
+    let mut out = Vec::new();
+    for ((arg, value), edges) in candidates.into_iter().take(MAX_CONTEXTS) {
+        if edges.is_empty() || dead_in(&flow.reach_without(f, landing, &edges)).is_empty() {
+            continue;
+        }
+        let mut e = *entry;
+        if let Some(&r) = ARG_REGS.get(usize::from(arg)) {
+            e[r] = AVal::konst(u64::from(value));
+        }
+        let Some(ctx_inn) = flow.fixpoint(f, e, landing, true) else {
+            continue;
+        };
+        let reached: Vec<bool> = ctx_inn.iter().map(Option::is_some).collect();
+        let dead = dead_in(&reached);
+        if !dead.is_empty() {
+            out.push(ArgContext { arg, value, dead });
+        }
+    }
+    out
+}
+
+/// The immediate second operand of a compare or arithmetic instruction,
+/// masked to a 32-bit destination's width.
+fn imm_operand(ins: &Instruction) -> Option<u64> {
+    matches!(
+        ins.op1_kind(),
+        OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32
+            | OpKind::Immediate32to64
+    )
+    .then(|| {
+        let v = ins.immediate(1);
+        if ins.op0_register().is_gpr32() {
+            v & 0xffff_ffff
+        } else {
+            v
+        }
+    })
+}
+
+/// The zero flag `ins` (a [`zf_branch`] flag setter) leaves when its first
+/// operand holds `x` before it runs, or after it when `before` is false
+/// (then the register holds the result).
+fn zero_flag(ins: &Instruction, x: u64, before: bool) -> Option<bool> {
+    let reg = ins.op0_register();
+    let mask: u64 = if reg.is_gpr32() {
+        0xffff_ffff
+    } else {
+        u64::MAX
+    };
+    let same = ins.op1_kind() == OpKind::Register && ins.op1_register() == reg;
+    let result = |op: fn(u64, u64) -> u64| -> Option<u64> {
+        if !before {
+            return Some(x);
+        }
+        match ins.mnemonic() {
+            Mnemonic::Xor | Mnemonic::Sub if same => Some(0),
+            _ => imm_operand(ins).map(|i| op(x, i)),
+        }
+    };
+    let r = match ins.mnemonic() {
+        Mnemonic::Test if same => x,
+        Mnemonic::Test => x & imm_operand(ins)?,
+        Mnemonic::Cmp => return imm_operand(ins).map(|i| x & mask == i),
+        Mnemonic::And => result(|a, b| a & b)?,
+        Mnemonic::Or => result(|a, b| a | b)?,
+        Mnemonic::Xor => result(|a, b| a ^ b)?,
+        Mnemonic::Add => result(u64::wrapping_add)?,
+        Mnemonic::Sub => result(u64::wrapping_sub)?,
+        _ => return None,
+    };
+    Some(r & mask == 0)
+}
+
+/// The flag setter a block's closing `je`/`jne` tests: its index in `addrs`,
+/// the taken and fall-through targets, and whether the jump is `je`. The
+/// setter is the last instruction before the jump that sets flags; a call or
+/// `syscall` in between means no setter (flags are not preserved across
+/// them), and nothing after the setter may write its first operand.
+fn zf_branch(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(usize, u64, u64, bool)> {
     let (j, before) = addrs.split_last()?;
     let jcc = &insns.get(j)?.ins;
     if jcc.op0_kind() != OpKind::NearBranch64 {
@@ -2280,15 +2528,12 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
     if taken == fall {
         return None;
     }
-    let to = match jcc.mnemonic() {
-        Mnemonic::Je => taken,
-        Mnemonic::Jne => fall,
+    let je = match jcc.mnemonic() {
+        Mnemonic::Je => true,
+        Mnemonic::Jne => false,
         _ => return None,
     };
-    // The last instruction before the jump that sets flags (musl's
-    // `__stdio_read` stores the register between a `sub` and its `je`).
-    // A call or `syscall` in between stops the search (flags are not
-    // preserved across them; neither is a compare, so no edge).
+    // musl's `__stdio_read` stores the register between a `sub` and its `je`.
     let k = before.iter().rposition(|a| {
         insns.get(a).is_some_and(|i| {
             i.ins.rflags_modified() != 0
@@ -2306,30 +2551,7 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
     {
         return None;
     }
-    let reg = cmp.op0_register();
-    let r = gpr_wide(reg)?;
-    let v = match (cmp.mnemonic(), cmp.op1_kind()) {
-        (Mnemonic::Test, OpKind::Register) if cmp.op1_register() == reg => 0,
-        (
-            Mnemonic::Cmp,
-            OpKind::Immediate8to32
-            | OpKind::Immediate8to64
-            | OpKind::Immediate32
-            | OpKind::Immediate32to64,
-        ) => {
-            let v = cmp.immediate(1);
-            if reg.is_gpr32() {
-                v & 0xffff_ffff
-            } else {
-                v
-            }
-        }
-        // ZF from the result, which the register holds (32-bit results
-        // zero-extend).
-        (Mnemonic::Sub | Mnemonic::Add | Mnemonic::And | Mnemonic::Or | Mnemonic::Xor, _) => 0,
-        _ => return None,
-    };
-    // Nothing between the flag setter and the jump may change the register.
+    let r = gpr_wide(cmp.op0_register())?;
     if before
         .get(k + 1..)?
         .iter()
@@ -2337,6 +2559,53 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
     {
         return None;
     }
+    Some((k, taken, fall, je))
+}
+
+/// The only successor of a block ending in `je`/`jne` whose zero flag the
+/// known constants fix (`st` is the state at the block's end), if any.
+fn decided_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64], st: &State) -> Option<u64> {
+    let (k, taken, fall, je) = zf_branch(insns, addrs)?;
+    let cmp = &insns.get(addrs.get(k)?)?.ins;
+    // Only 32-bit flag setters: a constant is exact in the register's low
+    // 32 bits, but an equality edge of a 32-bit compare refines the whole
+    // register (see `equality_edge`), so its upper bits are not known.
+    if !cmp.op0_register().is_gpr32() {
+        return None;
+    }
+    let v = st[gpr_wide(cmp.op0_register())?].to_val();
+    if v.unknown || v.args != 0 {
+        return None;
+    }
+    let mut all: Option<bool> = None;
+    for &c in &v.consts {
+        let z = zero_flag(cmp, u64::from(c), false)?;
+        if all.is_some_and(|a| a != z) {
+            return None;
+        }
+        all = Some(z);
+    }
+    Some(if all? == je { taken } else { fall })
+}
+
+/// A block ending in `test r, r` / `cmp r, imm` then `je`/`jne`: the
+/// successor reached when the comparison holds, the register and its value
+/// there (`r == imm` on that edge; 32-bit compares fix the low 32 bits, all
+/// the kernel reads of a syscall number).
+fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usize, u64)> {
+    let (k, taken, fall, je) = zf_branch(insns, addrs)?;
+    let to = if je { taken } else { fall };
+    let cmp = &insns.get(addrs.get(k)?)?.ins;
+    let reg = cmp.op0_register();
+    let r = gpr_wide(reg)?;
+    let v = match (cmp.mnemonic(), cmp.op1_kind()) {
+        (Mnemonic::Test, OpKind::Register) if cmp.op1_register() == reg => 0,
+        (Mnemonic::Cmp, _) => imm_operand(cmp)?,
+        // ZF from the result, which the register holds (32-bit results
+        // zero-extend).
+        (Mnemonic::Sub | Mnemonic::Add | Mnemonic::And | Mnemonic::Or | Mnemonic::Xor, _) => 0,
+        _ => return None,
+    };
     Some((to, r, v))
 }
 
@@ -2560,6 +2829,11 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
                 .map(|&v| AVal::konst(v))
             }),
         },
+        // A 32-bit constant with its top bit set sign-extends past 32 bits
+        // (not tracked); argument symbols pass.
+        (Mnemonic::Movsxd | Mnemonic::Movsx, Some(_)) if ins.op0_register().is_gpr64() => {
+            src_reg().map(|s| st[s].sign_extended32())
+        }
         (Mnemonic::Movsxd | Mnemonic::Movzx | Mnemonic::Movsx, Some(_)) => src_reg().map(|s| st[s]),
         (Mnemonic::Xor | Mnemonic::Sub, Some(d))
             if ins.op1_kind() == OpKind::Register && gpr(ins.op1_register()) == Some(d) =>

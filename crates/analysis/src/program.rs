@@ -199,6 +199,13 @@ struct Graph<'a, 'b> {
     nodes: Vec<(usize, usize)>,
     parent: Vec<Option<(usize, u64)>>,
     indirect_target: Vec<bool>,
+    /// Sites of each node that no entry so far can run (see
+    /// [`crate::ArgContext`]): the intersection of the dead sites of the
+    /// contexts it was entered in; None once entered with unknown arguments.
+    dead: Vec<Option<Vec<u64>>>,
+    /// Whether the node's site-independent facts (taken addresses, data
+    /// references) were processed.
+    processed: Vec<bool>,
     edges: Vec<Vec<(usize, Vec<usize>)>>,
     queue: VecDeque<usize>,
     bind: HashMap<(usize, &'b str), Option<(usize, u64)>>,
@@ -216,9 +223,45 @@ impl<'a, 'b> Graph<'a, 'b> {
             .and_then(|&(o, fi)| self.summary(o).and_then(|s| s.functions.get(fi)))
     }
 
-    /// Node for (object, function address), creating it (and queueing it) when new.
+    /// Node for (object, function address), entered with unknown arguments,
+    /// creating it (and queueing it) when new.
     fn reach(&mut self, obj: usize, addr: u64, parent: Option<(usize, u64)>) -> Option<usize> {
+        self.reach_in(obj, addr, parent, None)
+    }
+
+    /// Like [`Self::reach`], entered in a context where the sites `dead`
+    /// cannot run. A node whose dead sites shrink is queued again.
+    fn reach_in(
+        &mut self,
+        obj: usize,
+        addr: u64,
+        parent: Option<(usize, u64)>,
+        dead: Option<&[u64]>,
+    ) -> Option<usize> {
         if let Some(&id) = self.ids.get(&(obj, addr)) {
+            if let Some(Some(old)) = self.dead.get(id) {
+                let now: Vec<u64> = match dead {
+                    Some(d) => old
+                        .iter()
+                        .copied()
+                        .filter(|x| d.binary_search(x).is_ok())
+                        .collect(),
+                    None => Vec::new(),
+                };
+                if now.len() < old.len() {
+                    if let Some(slot) = self.dead.get_mut(id) {
+                        *slot = (!now.is_empty()).then_some(now);
+                    }
+                    // The witness follows the entry that opened the sites,
+                    // when its node is older (parent chains stay acyclic).
+                    if parent.is_none_or(|(p, _)| p < id) {
+                        if let Some(slot) = self.parent.get_mut(id) {
+                            *slot = parent;
+                        }
+                    }
+                    self.queue.push_back(id);
+                }
+            }
             return Some(id);
         }
         let s = self.summary(obj)?;
@@ -228,9 +271,35 @@ impl<'a, 'b> Graph<'a, 'b> {
         self.nodes.push((obj, fi));
         self.parent.push(parent);
         self.indirect_target.push(false);
+        self.dead
+            .push(dead.filter(|d| !d.is_empty()).map(<[u64]>::to_vec));
+        self.processed.push(false);
         self.edges.push(Vec::new());
         self.queue.push_back(id);
         Some(id)
+    }
+
+    /// Whether no entry of node `n` so far can run `site`.
+    fn is_dead(&self, n: usize, site: u64) -> bool {
+        self.dead
+            .get(n)
+            .and_then(|d| d.as_ref())
+            .is_some_and(|d| d.binary_search(&site).is_ok())
+    }
+
+    /// The dead sites of the context a call passing `args` enters the
+    /// function at (obj, addr) in: the largest of its contexts whose argument
+    /// the call passes as exactly that constant.
+    fn context_for(&self, obj: usize, addr: u64, args: &[Val]) -> Option<&'a [u64]> {
+        let f = self.summary(obj)?.function_at(addr)?;
+        f.contexts
+            .iter()
+            .filter(|c| {
+                args.get(usize::from(c.arg))
+                    .is_some_and(|v| !v.unknown && v.args == 0 && v.consts.as_slice() == [c.value])
+            })
+            .max_by_key(|c| c.dead.len())
+            .map(|c| c.dead.as_slice())
     }
 
     /// Addresses a call to `addr` in `obj` may enter: the function, plus the
@@ -402,6 +471,8 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
         nodes: Vec::new(),
         parent: Vec::new(),
         indirect_target: Vec::new(),
+        dead: Vec::new(),
+        processed: Vec::new(),
         edges: Vec::new(),
         queue: VecDeque::new(),
         bind,
@@ -495,11 +566,20 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             let Some(f) = g.summary(obj).and_then(|s| s.functions.get(fi)) else {
                 continue;
             };
+            // Processed again when its dead sites shrink: the edges are
+            // rebuilt, the rest was done the first time.
+            if let Some(e) = g.edges.get_mut(n) {
+                e.clear();
+            }
             for (ci, c) in f.calls.iter().enumerate() {
+                if g.is_dead(n, c.site) {
+                    continue;
+                }
                 let ts = g.targets(obj, &c.target);
                 let mut ids = Vec::new();
                 for (o, a) in ts {
-                    if let Some(id) = g.reach(o, a, Some((n, c.site))) {
+                    let dead = g.context_for(o, a, &c.args);
+                    if let Some(id) = g.reach_in(o, a, Some((n, c.site)), dead) {
                         ids.push(id);
                     }
                 }
@@ -507,8 +587,12 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                     e.push((ci, ids));
                 }
             }
-            if !f.indirect_sites.is_empty() {
+            if f.indirect_sites.iter().any(|&s| !g.is_dead(n, s)) {
                 indirect = true;
+            }
+            match g.processed.get_mut(n) {
+                Some(p) if !*p => *p = true,
+                _ => continue,
             }
             for &a in &f.addr_refs {
                 for (o, t) in g.with_ifunc(obj, a) {
@@ -564,8 +648,12 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
     // Wrapper masks: which entry arguments flow into a syscall number.
     let mut w: Vec<u8> = (0..g.nodes.len())
         .map(|n| {
-            g.func(n)
-                .map_or(0, |f| f.syscalls.iter().fold(0, |m, s| m | s.nr.args))
+            g.func(n).map_or(0, |f| {
+                f.syscalls
+                    .iter()
+                    .filter(|s| !g.is_dead(n, s.site))
+                    .fold(0, |m, s| m | s.nr.args)
+            })
         })
         .collect();
     let is_target = |n: usize| g.indirect_target.get(n).copied().unwrap_or(false);
@@ -604,6 +692,9 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
     for n in 0..g.nodes.len() {
         let Some(f) = g.func(n) else { continue };
         for s in &f.syscalls {
+            if g.is_dead(n, s.site) {
+                continue;
+            }
             for &c in &s.nr.consts {
                 add(
                     &mut result,
@@ -709,6 +800,9 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                 }
             }
             for &site in &f.indirect_sites {
+                if g.is_dead(n, site) {
+                    continue;
+                }
                 if let Some((_, sites)) = &confined {
                     if sites.binary_search(&site).is_err() {
                         continue;

@@ -169,6 +169,20 @@ impl AVal {
         r
     }
 
+    /// The value after `movsxd` from its 32-bit half into a 64-bit register:
+    /// constants with the top bit set become unknown (past 32 bits), argument
+    /// symbols are kept.
+    pub(crate) fn sign_extended32(&self) -> AVal {
+        if self.consts().iter().any(|&c| c >= 0x8000_0000) {
+            AVal {
+                args: self.args,
+                ..AVal::UNKNOWN
+            }
+        } else {
+            *self
+        }
+    }
+
     /// Keep the value through a 32-bit move (constants already fit; argument
     /// symbols are kept: syscall numbers and small arguments survive truncation).
     pub(crate) fn to_val(self) -> Val {
@@ -198,5 +212,13 @@ mod t {
         assert!(AVal::konst(1 << 40).is_unknown());
         assert_eq!(AVal::konst(5).map(|x| x + 1).to_val().consts, vec![6]);
         assert!(AVal::arg(1).map(|x| x + 1).is_unknown());
+        // movsxd: a negative 32-bit constant is past 32 bits once extended.
+        assert!(AVal::konst(0x8000_0000).sign_extended32().is_unknown());
+        assert_eq!(AVal::konst(7).sign_extended32(), AVal::konst(7));
+        let mixed = AVal::konst(0xffff_ff9c)
+            .join(&AVal::arg(2))
+            .sign_extended32();
+        assert!(mixed.is_unknown());
+        assert_eq!(mixed.to_val().args, 1 << 2);
     }
 }
