@@ -645,6 +645,25 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             ),
         });
     }
+    // What argument contexts left out, for the report.
+    let in_context: Vec<(usize, usize)> = (0..g.nodes.len())
+        .filter_map(|n| Some((n, g.dead.get(n)?.as_ref()?.len())))
+        .collect();
+    if let Some(&(first, _)) = in_context.first() {
+        let sites: usize = in_context.iter().map(|&(_, k)| k).sum();
+        let (object, function) = g.fname(first);
+        result.diagnostics.push(Diagnostic {
+            kind: DiagKind::Modelled,
+            object: None,
+            site: None,
+            message: format!(
+                "{sites} call, syscall or indirect site(s) in {} reached function(s) do not run: \
+                 every call reaching them passes a constant argument that rules them out \
+                 (argument contexts; first: {function} in {object})",
+                in_context.len()
+            ),
+        });
+    }
     // Wrapper masks: which entry arguments flow into a syscall number.
     let mut w: Vec<u8> = (0..g.nodes.len())
         .map(|n| {

@@ -1911,8 +1911,22 @@ fn synthetic_argument_context() {
         Some(vec![0])
     );
     assert!(!r.syscalls.contains_key(&102), "{:?}", r.syscalls.keys());
+    assert!(
+        r.diagnostics.iter().any(|d| d.kind == DiagKind::Modelled
+            && d.message
+                .starts_with("1 call, syscall or indirect site(s) in 1 reached")
+            && d.message.contains("first: check")),
+        "{:?}",
+        r.diagnostics
+    );
     for entry in [0x101a, 0x1020, 0x102b] {
         let (_, r) = run(entry);
+        assert!(
+            !r.diagnostics
+                .iter()
+                .any(|d| d.message.contains("argument contexts")),
+            "{entry:#x}: nothing is left out"
+        );
         let w = r
             .syscalls
             .get(&102)
