@@ -288,18 +288,22 @@ impl<'a, 'b> Graph<'a, 'b> {
     }
 
     /// The dead sites of the context a call passing `args` enters the
-    /// function at (obj, addr) in: the largest of its contexts whose argument
-    /// the call passes as exactly that constant.
-    fn context_for(&self, obj: usize, addr: u64, args: &[Val]) -> Option<&'a [u64]> {
+    /// function at (obj, addr) in: the union over its contexts whose argument
+    /// the call passes as exactly that constant (each holds on its own), sorted.
+    fn context_for(&self, obj: usize, addr: u64, args: &[Val]) -> Option<Vec<u64>> {
         let f = self.summary(obj)?.function_at(addr)?;
-        f.contexts
+        let mut dead: Vec<u64> = f
+            .contexts
             .iter()
             .filter(|c| {
                 args.get(usize::from(c.arg))
                     .is_some_and(|v| !v.unknown && v.args == 0 && v.consts.as_slice() == [c.value])
             })
-            .max_by_key(|c| c.dead.len())
-            .map(|c| c.dead.as_slice())
+            .flat_map(|c| c.dead.iter().copied())
+            .collect();
+        dead.sort_unstable();
+        dead.dedup();
+        (!dead.is_empty()).then_some(dead)
     }
 
     /// Addresses a call to `addr` in `obj` may enter: the function, plus the
@@ -579,7 +583,7 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                 let mut ids = Vec::new();
                 for (o, a) in ts {
                     let dead = g.context_for(o, a, &c.args);
-                    if let Some(id) = g.reach_in(o, a, Some((n, c.site)), dead) {
+                    if let Some(id) = g.reach_in(o, a, Some((n, c.site)), dead.as_deref()) {
                         ids.push(id);
                     }
                 }
