@@ -2043,12 +2043,13 @@ fn dataflow(
     let contexts = if gave_up || unresolved_jump || bad {
         Vec::new()
     } else {
-        let sites: Vec<u64> = calls
+        let mut sites: Vec<u64> = calls
             .iter()
             .map(|c| c.site)
             .chain(syscall_sites.iter().copied())
             .chain(indirect.iter().copied())
             .collect();
+        sites.sort_unstable();
         arg_contexts(&flow, f, &entry, &landing, &inn, &sites)
     };
 
@@ -2359,11 +2360,12 @@ const MAX_CONTEXTS: usize = 4;
 type Hypothesis = (u8, u32);
 
 /// For each (argument, constant) the function tests (an argument register's
-/// low 32 bits, unchanged since entry, are the operand of the flag setter of a `je`/`jne`:
-/// `test`, `cmp` with an immediate, or an `and`/`or`/`add`/`sub`/`xor` whose
-/// result the jump tests), the sites in blocks the free propagation reaches
-/// but the one entered with that constant does not. A candidate whose
-/// directly decided edges cut off no site is not propagated (cost only).
+/// low 32 bits, unchanged since entry, are the operand of the flag setter of
+/// a `je`/`jne`: `test`, `cmp` with an immediate, or an `and`/`or`/`add`/
+/// `sub`/`xor` whose result the jump tests), the sites in blocks the free
+/// propagation reaches but the one entered with that constant does not.
+/// `sites` is sorted. A candidate whose directly decided edges cut off no
+/// site is not propagated (cost only).
 fn arg_contexts(
     flow: &Flow,
     f: u64,
@@ -2431,7 +2433,7 @@ fn arg_contexts(
         let mut dead: Vec<u64> = Vec::new();
         for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
             if free.get(b).copied().unwrap_or(false) && !reached.get(b).copied().unwrap_or(false) {
-                dead.extend(addrs.iter().filter(|a| sites.contains(a)));
+                dead.extend(addrs.iter().filter(|a| sites.binary_search(a).is_ok()));
             }
         }
         dead.sort_unstable();
