@@ -18,8 +18,9 @@
 //! another one that only dead code names (a field of a writable struct that
 //! only dead code names is such a cut; the slack and the array rules below
 //! cover the common cases, and `data_regions_against_symbols` checks them
-//! against full symbol tables). Every other section (the GOT, init and fini
-//! arrays, named sections such as glibc's `__libc_IO_vtables`), and objects
+//! against full symbol tables). A section named like a C identifier
+//! (glibc's `__libc_subfreeres`, `__libc_IO_vtables`) is one region. Every
+//! other section (the GOT, init and fini arrays), and objects
 //! where addresses may be formed without naming them (non-PIE, Go, the GOT's
 //! own address formed in code), stay live whole.
 
@@ -27,8 +28,20 @@ use crate::{DataRegion, DataRegions, ImportRef};
 use confine_elf::{ElfInfo, SymKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Sections whose regions are pruned; every other section is live whole.
+/// Sections whose regions are pruned; every other section is live whole,
+/// except sections named like C identifiers (see [`whole_section`]).
 const PRUNED_SECTIONS: [&str; 2] = [".data.rel.ro", ".data"];
+
+/// A section whose name is a C identifier (`__libc_subfreeres`,
+/// `__libc_IO_vtables`, `set_*`): code reaches it through the linker's
+/// `__start_`/`__stop_` symbols and walks it whole, so it is one region,
+/// live once anything refers to it.
+fn whole_section(name: &str) -> bool {
+    let mut c = name.chars();
+    c.next()
+        .is_some_and(|x| x == '_' || x.is_ascii_alphabetic())
+        && c.all(|x| x == '_' || x.is_ascii_alphanumeric())
+}
 /// A reference reaches the regions within this many bytes either side.
 pub(crate) const SLACK: u64 = 64;
 /// More regions than this: the object stays live whole.
@@ -170,11 +183,17 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
                 && !s.exec
                 && s.kind == SHT_PROGBITS
                 && s.size > 0
-                && PRUNED_SECTIONS.contains(&s.name.as_str())
+                && (PRUNED_SECTIONS.contains(&s.name.as_str()) || whole_section(&s.name))
         })
         .map(|s| (s.addr, s.addr.saturating_add(s.size)))
         .collect();
     ranges.sort_unstable();
+    let whole: Vec<(u64, u64)> = elf
+        .sections
+        .iter()
+        .filter(|s| s.alloc && !s.exec && s.size > 0 && whole_section(&s.name))
+        .map(|s| (s.addr, s.addr.saturating_add(s.size)))
+        .collect();
     // Overlapping sections (hostile input): keep the object live whole.
     if ranges.is_empty() || ranges.windows(2).any(|w| w[0].1 > w[1].0) {
         return None;
@@ -202,6 +221,8 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
             anchors.insert(b);
         }
     }
+    // No cut inside a whole section.
+    anchors.retain(|&x| !whole.iter().any(|&(lo, hi)| x > lo && x < hi));
     // No cut strictly inside a sized symbol.
     let mut sized: Vec<(u64, u64)> = data_syms.iter().copied().filter(|&(a, b)| b > a).collect();
     sized.sort_unstable();
