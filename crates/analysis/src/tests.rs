@@ -232,7 +232,7 @@ fn summarize(name: &str, r: &ProgramResult) {
 #[test]
 fn servers_precision() {
     let mut memo = std::collections::HashMap::new();
-    // Bounds a little above today's counts (nginx 115, redis 110): a
+    // Bounds a little above today's counts (nginx 116, redis 110): a
     // precision regression fails here.
     for (exe, sysfilter, bound) in [
         ("/usr/sbin/nginx", 115, 118),
@@ -274,12 +274,8 @@ fn servers_precision() {
             assert!(!r.names().contains(&"mlock"), "{exe}: mlock");
         } else {
             // getgroups came only from faccessat's fallback, which realpath
-            // enters with F_OK (see `faccessat_mode_context`), and getegid
-            // also from sunrpc's thread cleanup, which nothing reached
-            // enables (see `rpc_thread_destroy_is_gated`).
-            for never in ["getgroups", "getegid"] {
-                assert!(!r.names().contains(&never), "{exe}: {never}");
-            }
+            // enters with F_OK (see `faccessat_mode_context`).
+            assert!(!r.names().contains(&"getgroups"), "{exe}: getgroups");
         }
         // ld.so's own start-up syscalls come from the interpreter's entry root.
         let w = &r.syscalls[&218];
@@ -2004,68 +2000,4 @@ fn faccessat_mode_context() {
         .find(|c| c.target == Target::Local(fa))
         .expect("realpath calls faccessat");
     assert_eq!(to_fa.args.get(2).map(|v| v.consts.clone()), Some(vec![0]));
-}
-
-/// glibc's thread exit runs `__rpc_thread_destroy`, whose cleanup runs only
-/// when the thread's RPC pointer (a local initial-exec TLS variable) is set,
-/// and only sunrpc's accessors set it: that function is gated on the
-/// variable's slot, and the exported accessors are among its setters.
-#[test]
-fn rpc_thread_destroy_is_gated() {
-    let Some((data, elf)) = load(LIBC) else {
-        println!("skip: {LIBC} not present");
-        return;
-    };
-    let s = analyze_object(&data, &elf, &Limits::default());
-    let addr = |name: &str| {
-        elf.dynsyms
-            .iter()
-            .find(|x| x.name == name && x.defined)
-            .map(|x| x.addr)
-    };
-    let accessor = addr("__rpc_thread_createerr").expect("sunrpc accessor exported");
-    let setters = s
-        .tls_setters
-        .iter()
-        .find(|t| t.functions.contains(&accessor))
-        .unwrap_or_else(|| {
-            panic!(
-                "no gate set by __rpc_thread_createerr: {:x?}",
-                s.tls_setters
-            )
-        });
-    for name in ["__rpc_thread_svc_fdset", "__rpc_thread_svc_pollfd"] {
-        let a = addr(name).expect("exported");
-        assert!(
-            setters.functions.contains(&a),
-            "{name} sets the RPC pointer"
-        );
-    }
-    let gated: Vec<&FunctionSummary> = s
-        .functions
-        .iter()
-        .filter(|f| f.tls_gates.iter().any(|g| g.slot == setters.slot))
-        .collect();
-    // __rpc_thread_destroy: its three cleanups and the frees after them.
-    let destroy = gated
-        .iter()
-        .find(|f| {
-            f.tls_gates
-                .iter()
-                .any(|g| g.slot == setters.slot && g.dead.len() >= 3)
-        })
-        .unwrap_or_else(|| panic!("no function gated on the RPC pointer"));
-    let gate = destroy
-        .tls_gates
-        .iter()
-        .find(|g| g.slot == setters.slot)
-        .expect("gate");
-    for c in &destroy.calls {
-        assert!(
-            gate.dead.contains(&c.site) || c.site < gate.dead[0],
-            "{:#x}: call {:#x} after the test is not gated",
-            destroy.addr,
-            c.site
-        );
-    }
 }
