@@ -42,6 +42,7 @@ fn whole_section(name: &str) -> bool {
         .is_some_and(|x| x == '_' || x.is_ascii_alphabetic())
         && c.all(|x| x == '_' || x.is_ascii_alphanumeric())
 }
+
 /// A reference reaches the regions within this many bytes either side.
 pub(crate) const SLACK: u64 = 64;
 /// More regions than this: the object stays live whole.
@@ -172,8 +173,9 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v
 }
 
-/// Regions of the object's `.data.rel.ro` and `.data`, or None when it has none (or too
-/// many): then every stored function address stays address-taken.
+/// Regions of the object's `.data.rel.ro`, `.data` and sections named like C
+/// identifiers, or None when it has none (or too many): then every stored
+/// function address stays address-taken.
 pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
     let mut ranges: Vec<(u64, u64)> = elf
         .sections
