@@ -2461,16 +2461,21 @@ fn arg_contexts(
     out
 }
 
-/// The immediate second operand of a compare or arithmetic instruction,
-/// masked to a 32-bit destination's width.
+/// The immediate second operand of an instruction, masked to a 32-bit
+/// destination's width. (8-, 16- and 64-bit immediates go only with 8- or
+/// 16-bit destinations, which the callers reject, or with `mov r64, imm64`.)
 fn imm_operand(ins: &Instruction) -> Option<u64> {
-    matches!(
-        ins.op1_kind(),
-        OpKind::Immediate8to32
-            | OpKind::Immediate8to64
-            | OpKind::Immediate32
-            | OpKind::Immediate32to64
-    )
+    (ins.op_count() >= 2
+        && matches!(
+            ins.op1_kind(),
+            OpKind::Immediate8
+                | OpKind::Immediate16
+                | OpKind::Immediate32
+                | OpKind::Immediate64
+                | OpKind::Immediate8to32
+                | OpKind::Immediate8to64
+                | OpKind::Immediate32to64
+        ))
     .then(|| {
         let v = ins.immediate(1);
         if ins.op0_register().is_gpr32() {
@@ -2798,27 +2803,7 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
             .then(|| gpr_wide(ins.op1_register()))
             .flatten()
     };
-    let imm1 = || {
-        (ins.op_count() >= 2
-            && matches!(
-                ins.op1_kind(),
-                OpKind::Immediate8
-                    | OpKind::Immediate16
-                    | OpKind::Immediate32
-                    | OpKind::Immediate64
-                    | OpKind::Immediate8to32
-                    | OpKind::Immediate8to64
-                    | OpKind::Immediate32to64
-            ))
-        .then(|| {
-            let v = ins.immediate(1);
-            if ins.op0_register().is_gpr32() {
-                v & 0xffff_ffff
-            } else {
-                v
-            }
-        })
-    };
+    let imm1 = || imm_operand(ins);
     let computed: Option<AVal> = match (ins.mnemonic(), dst) {
         (Mnemonic::Mov, Some(_)) => match src_reg() {
             Some(s) => Some(st[s]),

@@ -668,18 +668,22 @@ fn trace_and_check(
     failures
 }
 
-/// The whole-program result of a synthetic object run from `entry`.
-fn synth_program(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> ProgramResult {
-    let (data, elf) = synth(code, funcs, entry);
-    let s = analyze_object(&data, &elf, &Limits::default());
+/// The whole-program result of one object alone (its entry a root).
+fn lone_program(s: &ObjectSummary) -> ProgramResult {
     analyze_program(&ProgramInput {
         objects: vec![ObjectRef {
             path: "/synthetic",
-            summary: &s,
+            summary: s,
             interp: false,
         }],
         bindings: Vec::new(),
     })
+}
+
+/// The whole-program result of a synthetic object run from `entry`.
+fn synth_program(code: &[u8], funcs: &[(u64, &str)], entry: u64) -> ProgramResult {
+    let (data, elf) = synth(code, funcs, entry);
+    lone_program(&analyze_object(&data, &elf, &Limits::default()))
 }
 
 /// A synthetic x86-64 object: `code` mapped at 0x1000, functions named at offsets.
@@ -1398,14 +1402,7 @@ fn synthetic_confined_function_pointer() {
     let run = |funcs: &[(u64, &str)]| {
         let (data, elf) = synth_with_slot(code, funcs, 0x102a);
         let s = analyze_object(&data, &elf, &Limits::default());
-        let r = analyze_program(&ProgramInput {
-            objects: vec![ObjectRef {
-                path: "/synthetic",
-                summary: &s,
-                interp: false,
-            }],
-            bindings: Vec::new(),
-        });
+        let r = lone_program(&s);
         (s, r)
     };
     let local = [(0x1006, "f"), (0x1024, "h"), (0x102a, "e")];
@@ -1763,14 +1760,7 @@ fn synthetic_dead_table_is_pruned() {
     let run = |section: &str, entry: u64, syms: &[(u64, u64, &str)]| {
         let (data, elf) = synth_with_tables(section, entry, syms);
         let s = analyze_object(&data, &elf, &Limits::default());
-        let r = analyze_program(&ProgramInput {
-            objects: vec![ObjectRef {
-                path: "/synthetic",
-                summary: &s,
-                interp: false,
-            }],
-            bindings: Vec::new(),
-        });
+        let r = lone_program(&s);
         assert!(!r.wildcard, "{:?}", r.unresolved_sites);
         let pruned = r.diagnostics.iter().any(|x| {
             x.kind == DiagKind::Modelled && x.message.starts_with("1 of 2 functions stored")
@@ -1893,14 +1883,7 @@ fn synthetic_argument_context() {
     let run = |entry: u64| {
         let (data, elf) = synth(code, &funcs, entry);
         let s = analyze_object(&data, &elf, &Limits::default());
-        let r = analyze_program(&ProgramInput {
-            objects: vec![ObjectRef {
-                path: "/synthetic",
-                summary: &s,
-                interp: false,
-            }],
-            bindings: Vec::new(),
-        });
+        let r = lone_program(&s);
         assert!(!r.wildcard, "{:?}", r.unresolved_sites);
         (s, r)
     };

@@ -190,12 +190,16 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
         .map(|s| (s.addr, s.addr.saturating_add(s.size)))
         .collect();
     ranges.sort_unstable();
-    let whole: Vec<(u64, u64)> = elf
+    // Among `ranges`, so sorted and (checked below) not overlapping.
+    let mut whole: Vec<(u64, u64)> = elf
         .sections
         .iter()
-        .filter(|s| s.alloc && !s.exec && s.size > 0 && whole_section(&s.name))
+        .filter(|s| {
+            s.alloc && !s.exec && s.kind == SHT_PROGBITS && s.size > 0 && whole_section(&s.name)
+        })
         .map(|s| (s.addr, s.addr.saturating_add(s.size)))
         .collect();
+    whole.sort_unstable();
     // Overlapping sections (hostile input): keep the object live whole.
     if ranges.is_empty() || ranges.windows(2).any(|w| w[0].1 > w[1].0) {
         return None;
@@ -224,7 +228,12 @@ pub(crate) fn data_regions(elf: &ElfInfo, f: &Facts) -> Option<Liveness> {
         }
     }
     // No cut inside a whole section.
-    anchors.retain(|&x| !whole.iter().any(|&(lo, hi)| x > lo && x < hi));
+    anchors.retain(|&x| {
+        let i = whole.partition_point(|&(lo, _)| lo < x);
+        i.checked_sub(1)
+            .and_then(|i| whole.get(i))
+            .is_none_or(|&(_, hi)| x >= hi)
+    });
     // No cut strictly inside a sized symbol.
     let mut sized: Vec<(u64, u64)> = data_syms.iter().copied().filter(|&(a, b)| b > a).collect();
     sized.sort_unstable();
