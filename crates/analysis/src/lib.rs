@@ -17,6 +17,8 @@
 //! - a direct call passing a constant a callee tests enters it in that
 //!   [`ArgContext`]: the sites that constant rules out stay dead until some
 //!   other entry can run them;
+//! - sites that run only when a local thread-local variable is non-zero
+//!   ([`TlsGate`]) stay dead until a function that sets it is reachable;
 //! - a syscall number that stays unknown in reachable code makes the result a
 //!   `wildcard` with an explicit [`Unresolved`] entry.
 
@@ -43,7 +45,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-19";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-20";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -127,6 +129,11 @@ pub struct ObjectSummary {
     /// When present, those two hold only the addresses stored elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataRegions>,
+    /// Per gated thread-local variable, its setters (see `object/tls.rs`):
+    /// a function's [`FunctionSummary::tls_gates`] sites stay dead until
+    /// one of them is reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_setters: Vec<TlsSetters>,
     pub stats: Stats,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -230,6 +237,27 @@ pub struct FunctionSummary {
     /// tested arguments equal to a constant (at most a few per function).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contexts: Vec<ArgContext>,
+    /// Sites that run only when a thread-local variable of this object is
+    /// non-zero ([`ObjectSummary::tls_setters`] names what sets it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_gates: Vec<TlsGate>,
+}
+
+/// Sites of a function that run only when the local initial-exec TLS
+/// variable whose offset GOT slot `slot` holds is non-zero.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TlsGate {
+    pub slot: u64,
+    /// Sorted.
+    pub dead: Vec<u64>,
+}
+
+/// The functions that may make a gated TLS variable non-zero.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TlsSetters {
+    pub slot: u64,
+    /// Sorted.
+    pub functions: Vec<u64>,
 }
 
 /// The call, syscall and indirect sites of a function that no path reaches

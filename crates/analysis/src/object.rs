@@ -5,7 +5,8 @@
 use crate::value::AVal;
 use crate::{
     ArgContext, Call, DiagKind, Diagnostic, FunctionSummary, ImportRef, IndirectArgs, Limits,
-    ObjectSummary, Root, RootKind, Stats, SyscallSite, Target, Val, ANALYSIS_VERSION,
+    ObjectSummary, Root, RootKind, Stats, SyscallSite, Target, TlsGate, TlsSetters, Val,
+    ANALYSIS_VERSION,
 };
 use confine_elf::{ElfInfo, ElfKind, Machine, RelocKind, SymKind};
 use iced_x86::{
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 mod confine;
 mod escape;
 pub(crate) mod liveness;
+mod tls;
 
 /// What discovery saw referencing a Go binary's `.noptrdata` (pointer-free
 /// package variables), by address.
@@ -180,6 +182,11 @@ struct Ctx<'d> {
     /// GOT slots of TLS indices (DTPMOD64, TLSDESC): general-dynamic code
     /// forms their address for `__tls_get_addr`, which is no GOT base.
     tls_slots: HashSet<u64>,
+    /// Gate candidates (see `tls`): GOT slots of local initial-exec TLS
+    /// variables that start as 0.
+    tls_candidates: HashSet<u64>,
+    /// The last analysed function's use of them (taken by the worker).
+    tls_facts: Option<TlsFacts>,
     starts: BTreeSet<u64>,
     non_pie: bool,
     factory: InstructionInfoFactory,
@@ -234,6 +241,8 @@ impl<'d> Ctx<'d> {
             got_formed: false,
             got_ranges: self.got_ranges.clone(),
             tls_slots: self.tls_slots.clone(),
+            tls_candidates: self.tls_candidates.clone(),
+            tls_facts: None,
             starts: self.starts.clone(),
             non_pie: self.non_pie,
             factory: InstructionInfoFactory::new(),
@@ -374,6 +383,8 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         got_local: HashMap::new(),
         got_formed: false,
         tls_slots: HashSet::new(),
+        tls_candidates: HashSet::new(),
+        tls_facts: None,
         got_ranges: Vec::new(),
         starts: BTreeSet::new(),
         non_pie: elf.kind == ElfKind::Exec,
@@ -560,6 +571,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         .filter(|r| matches!(r.kind, RelocKind::Dtpmod64 | RelocKind::Tlsdesc))
         .map(|r| r.offset)
         .collect();
+    ctx.tls_candidates = tls::candidate_slots(data, elf, &ctx.got_ranges);
     let mut data_slots: Vec<(u64, u64)> = Vec::new();
     let mut import_slots: Vec<(u64, ImportRef)> = Vec::new();
     for r in &elf.relocations {
@@ -671,7 +683,8 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
     // Functions are independent from here on: both cores, one forked context
     // per worker, results in address order.
     let base = &ctx;
-    let done: Vec<(FunctionSummary, Vec<Diagnostic>)> = decoded
+    type Done = (FunctionSummary, Vec<Diagnostic>, Option<TlsFacts>);
+    let done: Vec<Done> = decoded
         .into_par_iter()
         .map_init(
             || base.fork(),
@@ -689,17 +702,22 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
                 let mut summary = dataflow(c, d, &clobber, &noret);
                 summary.name = names.get(&summary.addr).cloned();
                 c.diag_counts.clear();
-                (summary, std::mem::take(&mut c.diags))
+                (summary, std::mem::take(&mut c.diags), c.tls_facts.take())
             },
         )
         .collect();
     let mut raw: Vec<FunctionSummary> = Vec::with_capacity(done.len());
-    for (summary, diags) in done {
+    let mut tls_facts: Vec<(u64, TlsFacts)> = Vec::new();
+    for (summary, diags, facts) in done {
+        if let Some(t) = facts {
+            tls_facts.push((summary.addr, t));
+        }
         raw.push(summary);
         for d in diags {
             ctx.diag(d.kind, d.site, d.message);
         }
     }
+    let tls_setters = tls_gates(&mut raw, &tls_facts);
     if ctx.elf.gopclntab.is_some() {
         go_per_thread_model(&mut ctx, &mut raw);
     }
@@ -786,6 +804,7 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         exports: export_addrs.into_iter().collect(),
         confined,
         data: live.map(|l| l.regions),
+        tls_setters,
         stats: ctx.stats,
         diagnostics,
     }
@@ -2052,6 +2071,40 @@ fn dataflow(
         sites.sort_unstable();
         arg_contexts(&flow, f, &entry, &landing, &inn, &sites)
     };
+    // Thread-local gates (see `tls`).
+    let touches_tls = !ctx.tls_candidates.is_empty()
+        && insns.values().any(|i| {
+            i.ins.is_ip_rel_memory_operand()
+                && ctx.tls_candidates.contains(&i.ins.ip_rel_memory_address())
+        });
+    let wild_fs = !ctx.tls_candidates.is_empty()
+        && insns.values().any(|i| {
+            i.mem_write
+                && (0..i.ins.op_count()).any(|k| i.ins.op_kind(k) == OpKind::Memory)
+                && i.ins.memory_segment() == Register::FS
+        });
+    if touches_tls || wild_fs {
+        let scan = tls::scan(&mut ctx.factory, &flow, f, &landing, &ctx.tls_candidates);
+        let gates = if gave_up || unresolved_jump || bad || scan.loads.is_empty() {
+            BTreeMap::new()
+        } else {
+            let mut sites: Vec<u64> = calls
+                .iter()
+                .map(|c| c.site)
+                .chain(syscall_sites.iter().copied())
+                .chain(indirect.iter().copied())
+                .collect();
+            sites.sort_unstable();
+            tls::gates(&flow, f, &entry, &landing, &inn, &sites, &scan.loads)
+        };
+        ctx.tls_facts = Some(TlsFacts {
+            gates,
+            sets: scan.sets,
+            wild: scan.wild,
+            escaped: scan.escaped,
+            escaped_any: scan.escaped_any,
+        });
+    }
 
     // Final pass: read rax at syscalls and argument registers at calls.
     let call_sites: HashSet<u64> = calls.iter().map(|c| c.site).collect();
@@ -2210,7 +2263,84 @@ fn dataflow(
         import_refs: import_refs.into_iter().collect(),
         data_refs: Vec::new(),
         contexts,
+        tls_gates: Vec::new(),
     }
+}
+
+/// How a propagation treats branches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every edge; equality edges refine the compared register.
+    Free,
+    /// Also follows only the edge a 32-bit flag setter's known constants
+    /// decide (refined registers are exact in their low 32 bits only).
+    Args,
+    /// No refinement (every constant is a register's whole value), and any
+    /// flag setter's known constants decide.
+    Exact,
+}
+
+/// A function's use of its object's thread-local gate candidates.
+struct TlsFacts {
+    /// Sites that run only when a load of the slot's variable is non-zero.
+    gates: BTreeMap<u64, Vec<u64>>,
+    sets: BTreeSet<u64>,
+    wild: bool,
+    escaped: BTreeSet<u64>,
+    escaped_any: bool,
+}
+
+/// Keeps the gates of variables whose offsets never escape, on their
+/// functions; returns each gated slot's setters (functions storing a
+/// non-zero value, or storing through `%fs` where it cannot be told apart).
+fn tls_gates(funcs: &mut [FunctionSummary], facts: &[(u64, TlsFacts)]) -> Vec<TlsSetters> {
+    if facts.iter().any(|(_, t)| t.escaped_any) {
+        return Vec::new();
+    }
+    let escaped: BTreeSet<u64> = facts
+        .iter()
+        .flat_map(|(_, t)| t.escaped.iter().copied())
+        .collect();
+    let wild: Vec<u64> = facts
+        .iter()
+        .filter(|(_, t)| t.wild)
+        .map(|&(f, _)| f)
+        .collect();
+    let mut setters: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for (f, t) in facts {
+        for (&slot, dead) in &t.gates {
+            if escaped.contains(&slot) || dead.is_empty() {
+                continue;
+            }
+            let Ok(i) = funcs.binary_search_by_key(f, |x| x.addr) else {
+                continue;
+            };
+            if let Some(func) = funcs.get_mut(i) {
+                func.tls_gates.push(TlsGate {
+                    slot,
+                    dead: dead.clone(),
+                });
+            }
+            setters.entry(slot).or_default();
+        }
+    }
+    for (f, t) in facts {
+        for s in &t.sets {
+            if let Some(v) = setters.get_mut(s) {
+                v.insert(*f);
+            }
+        }
+    }
+    setters
+        .into_iter()
+        .map(|(slot, mut fs)| {
+            fs.extend(wild.iter().copied());
+            TlsSetters {
+                slot,
+                functions: fs.into_iter().collect(),
+            }
+        })
+        .collect()
 }
 
 /// The blocks of one function and what the propagation needs to walk them.
@@ -2236,6 +2366,20 @@ impl Flow<'_> {
         entry: State,
         landing: &[u64],
         decide: bool,
+    ) -> Option<Vec<Option<State>>> {
+        let mode = if decide { Mode::Args } else { Mode::Free };
+        self.fixpoint_with(f, entry, landing, mode, &[])
+    }
+
+    /// [`Self::fixpoint`] in `mode`, with the register each `(site, reg)`
+    /// writes set to 0 after it.
+    fn fixpoint_with(
+        &self,
+        f: u64,
+        entry: State,
+        landing: &[u64],
+        mode: Mode,
+        zeros: &[(u64, usize)],
     ) -> Option<Vec<Option<State>>> {
         let n = self.blocks.len();
         let mut inn: Vec<Option<State>> = vec![None; n];
@@ -2276,12 +2420,21 @@ impl Flow<'_> {
                 if let Some(i) = self.insns.get(a) {
                     transfer(i, &mut st, self.tx);
                 }
+                for &(_, r) in zeros.iter().filter(|(z, _)| z == a) {
+                    if let Some(x) = st.get_mut(r) {
+                        *x = AVal::konst(0);
+                    }
+                }
             }
-            let equal_edge = equality_edge(self.insns, addrs);
-            let only = if decide {
-                decided_edge(self.insns, addrs, &st)
-            } else {
-                None
+            // Exact: no refinement, so constants are whole 64-bit values.
+            let equal_edge = match mode {
+                Mode::Exact => None,
+                _ => equality_edge(self.insns, addrs),
+            };
+            let only = match mode {
+                Mode::Free => None,
+                Mode::Args => decided_edge(self.insns, addrs, &st, false),
+                Mode::Exact => decided_edge(self.insns, addrs, &st, true),
             };
             for s in succs {
                 if only.is_some_and(|o| o != *s) {
@@ -2571,13 +2724,14 @@ fn zf_branch(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(usize, u64, u
 
 /// The only successor of a block ending in `je`/`jne` whose zero flag the
 /// known constants fix (`st` is the state at the block's end), if any.
-fn decided_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64], st: &State) -> Option<u64> {
+fn decided_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64], st: &State, wide: bool) -> Option<u64> {
     let (k, taken, fall, je) = zf_branch(insns, addrs)?;
     let cmp = &insns.get(addrs.get(k)?)?.ins;
-    // Only 32-bit flag setters: a constant is exact in the register's low
-    // 32 bits, but an equality edge of a 32-bit compare refines the whole
-    // register (see `equality_edge`), so its upper bits are not known.
-    if !cmp.op0_register().is_gpr32() {
+    // Without `wide`, only 32-bit flag setters: a constant is exact in the
+    // register's low 32 bits, but an equality edge of a 32-bit compare
+    // refines the whole register (see `equality_edge`), so its upper bits
+    // are not known.
+    if !wide && !cmp.op0_register().is_gpr32() {
         return None;
     }
     let v = st[gpr_wide(cmp.op0_register())?].to_val();

@@ -10,7 +10,7 @@ use confine_elf::{ElfInfo, SymBind};
 use confine_syscalls::Arch;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// Syscalls the vDSO functions fall back to on hosts without a usable vDSO
 /// clock; always added (their libc wrappers are nearly always reachable).
@@ -206,6 +206,13 @@ struct Graph<'a, 'b> {
     /// Whether the node's site-independent facts (taken addresses, data
     /// references) were processed.
     processed: Vec<bool>,
+    /// Thread-local gates (see `object/tls.rs`) opened by a reached setter:
+    /// (object, slot).
+    gate_open: HashSet<(usize, u64)>,
+    /// Nodes with gates on (object, slot).
+    gated: HashMap<(usize, u64), Vec<usize>>,
+    /// The slots each (object, function) may set.
+    setter_of: HashMap<(usize, u64), Vec<u64>>,
     edges: Vec<Vec<(usize, Vec<usize>)>>,
     queue: VecDeque<usize>,
     bind: HashMap<(usize, &'b str), Option<(usize, u64)>>,
@@ -276,15 +283,42 @@ impl<'a, 'b> Graph<'a, 'b> {
         self.processed.push(false);
         self.edges.push(Vec::new());
         self.queue.push_back(id);
+        if let Some(f) = s.functions.get(fi) {
+            for gate in &f.tls_gates {
+                self.gated.entry((obj, gate.slot)).or_default().push(id);
+            }
+        }
+        // A reached setter opens its gates: their nodes are processed again.
+        if let Some(slots) = self.setter_of.get(&(obj, addr)).cloned() {
+            for slot in slots {
+                if self.gate_open.insert((obj, slot)) {
+                    let nodes = self.gated.get(&(obj, slot)).cloned().unwrap_or_default();
+                    self.queue.extend(nodes);
+                }
+            }
+        }
         Some(id)
     }
 
-    /// Whether no entry of node `n` so far can run `site`.
+    /// Whether no entry of node `n` so far can run `site`, or it runs only
+    /// once a thread-local variable no reached function sets is non-zero.
     fn is_dead(&self, n: usize, site: u64) -> bool {
         self.dead
             .get(n)
             .and_then(|d| d.as_ref())
             .is_some_and(|d| d.binary_search(&site).is_ok())
+            || self.gated_dead(n, site)
+    }
+
+    fn gated_dead(&self, n: usize, site: u64) -> bool {
+        let Some(&(obj, _)) = self.nodes.get(n) else {
+            return false;
+        };
+        self.func(n).is_some_and(|f| {
+            f.tls_gates.iter().any(|g| {
+                !self.gate_open.contains(&(obj, g.slot)) && g.dead.binary_search(&site).is_ok()
+            })
+        })
     }
 
     /// The dead sites of the context a call passing `args` enters the
@@ -477,6 +511,25 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
         indirect_target: Vec::new(),
         dead: Vec::new(),
         processed: Vec::new(),
+        gate_open: HashSet::new(),
+        gated: HashMap::new(),
+        setter_of: input
+            .objects
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| {
+                o.summary
+                    .tls_setters
+                    .iter()
+                    .flat_map(move |t| t.functions.iter().map(move |&f| ((i, f), t.slot)))
+            })
+            .fold(
+                HashMap::new(),
+                |mut m: HashMap<(usize, u64), Vec<u64>>, (k, v)| {
+                    m.entry(k).or_default().push(v);
+                    m
+                },
+            ),
         edges: Vec::new(),
         queue: VecDeque::new(),
         bind,
@@ -665,6 +718,34 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                  every call reaching them passes a constant argument that rules them out \
                  (argument contexts; first: {function} in {object})",
                 in_context.len()
+            ),
+        });
+    }
+    // What thread-local gates left out, for the report.
+    let gated: Vec<(usize, usize)> = (0..g.nodes.len())
+        .filter_map(|n| {
+            let f = g.func(n)?;
+            let k = f
+                .tls_gates
+                .iter()
+                .flat_map(|x| x.dead.iter())
+                .filter(|&&s| g.gated_dead(n, s))
+                .count();
+            (k > 0).then_some((n, k))
+        })
+        .collect();
+    if let Some(&(first, _)) = gated.first() {
+        let sites: usize = gated.iter().map(|&(_, k)| k).sum();
+        let (object, function) = g.fname(first);
+        result.diagnostics.push(Diagnostic {
+            kind: DiagKind::Modelled,
+            object: None,
+            site: None,
+            message: format!(
+                "{sites} site(s) in {} reached function(s) run only once a thread-local \
+                 variable is non-zero, and no reached function sets it (thread-local gates; \
+                 first: {function} in {object})",
+                gated.len()
             ),
         });
     }
