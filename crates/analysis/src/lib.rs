@@ -45,7 +45,7 @@ pub use value::Val;
 
 /// Bumped whenever the summary format or the analysis changes meaning; part of
 /// every cache key.
-pub const ANALYSIS_VERSION: &str = "confine-analysis-20";
+pub const ANALYSIS_VERSION: &str = "confine-analysis-21";
 
 /// Bounds on the work done for one object (hostile input must not make the
 /// analysis run forever or allocate without bound).
@@ -270,6 +270,12 @@ pub struct ArgContext {
     pub value: u32,
     /// Sorted.
     pub dead: Vec<u64>,
+    /// Direct calls of the function to itself that, in this context, pass
+    /// for `arg` a value of a context with the same dead sites (glibc's
+    /// `glob` recursing with its flags changed but its tilde bits still
+    /// clear): they keep the context rather than open it. Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed: Vec<u64>,
 }
 
 /// A direct call or tail jump.

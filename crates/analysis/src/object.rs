@@ -189,6 +189,9 @@ struct Ctx<'d> {
     tls_facts: Option<TlsFacts>,
     starts: BTreeSet<u64>,
     non_pie: bool,
+    /// Functions of this object that return twice (`setjmp`, `vfork`, ...):
+    /// a frame slot may change between the two returns.
+    returns_twice: HashSet<u64>,
     factory: InstructionInfoFactory,
     /// Function names by address (symbols, Go table).
     names: BTreeMap<u64, String>,
@@ -245,6 +248,7 @@ impl<'d> Ctx<'d> {
             tls_facts: None,
             starts: self.starts.clone(),
             non_pie: self.non_pie,
+            returns_twice: self.returns_twice.clone(),
             factory: InstructionInfoFactory::new(),
             names: self.names.clone(),
             setxid_model: self.setxid_model,
@@ -388,6 +392,13 @@ pub fn analyze_object(data: &[u8], elf: &ElfInfo, limits: &Limits) -> ObjectSumm
         got_ranges: Vec::new(),
         starts: BTreeSet::new(),
         non_pie: elf.kind == ElfKind::Exec,
+        returns_twice: elf
+            .dynsyms
+            .iter()
+            .chain(elf.symtab.iter())
+            .filter(|x| x.defined && returns_twice(&x.name))
+            .map(|x| x.addr)
+            .collect(),
         factory: InstructionInfoFactory::new(),
         names: BTreeMap::new(),
         setxid_model: false,
@@ -2033,6 +2044,8 @@ fn dataflow(
         slots: &slots,
         call_kill: &call_kill,
         go_consts: &ctx.go_consts,
+        c_frame: false,
+        fp: None,
     };
     // Constant propagation to a fixpoint over the blocks.
     let mut entry: State = TOP;
@@ -2069,7 +2082,63 @@ fn dataflow(
             .chain(indirect.iter().copied())
             .collect();
         sites.sort_unstable();
-        arg_contexts(&flow, f, &entry, &landing, &inn, &sites)
+        let self_calls: Vec<u64> = {
+            let mut v: Vec<u64> = calls
+                .iter()
+                .filter(|c| c.target == Target::Local(f))
+                .map(|c| c.site)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        // Non-Go code: arguments spilled to the frame are tracked too,
+        // unless something may return twice into this frame.
+        let twice = calls.iter().any(|c| match &c.target {
+            Target::Local(t) => ctx.returns_twice.contains(t),
+            Target::Import(r) => returns_twice(&r.name),
+            // IFUNCs select string and memory routines.
+            Target::Ifunc(_) => false,
+        });
+        let spills = if go || !slots.is_empty() || twice {
+            None
+        } else {
+            spill_slots(&flow, f, &inn)
+        };
+        let contexts = spills.and_then(|(spilled, fp)| {
+            let cslots: Vec<i64> = spilled.iter().map(|x| x.0).collect();
+            let origin: Vec<Option<u8>> = spilled.iter().map(|x| x.1).collect();
+            let ctx_tx = Tx {
+                call_clobber: &call_clobber,
+                slots: &cslots,
+                call_kill: &call_kill,
+                go_consts: &ctx.go_consts,
+                c_frame: true,
+                fp,
+            };
+            let cflow = Flow {
+                insns: &insns,
+                blocks: &blocks,
+                block_of: &block_of,
+                tx: &ctx_tx,
+                live: TOP.len(),
+                max_visits: ctx.limits.max_block_visits,
+            };
+            let cinn = cflow.fixpoint(f, entry, &landing, false)?;
+            let about = ContextSites {
+                sites: &sites,
+                self_calls: &self_calls,
+                origin: &origin,
+            };
+            Some(arg_contexts(&cflow, f, &entry, &landing, &cinn, &about))
+        });
+        contexts.unwrap_or_else(|| {
+            let about = ContextSites {
+                sites: &sites,
+                self_calls: &self_calls,
+                origin: &[],
+            };
+            arg_contexts(&flow, f, &entry, &landing, &inn, &about)
+        })
     };
     // Thread-local gates (see `tls`).
     let touches_tls = !ctx.tls_candidates.is_empty()
@@ -2433,8 +2502,8 @@ impl Flow<'_> {
             };
             let only = match mode {
                 Mode::Free => None,
-                Mode::Args => decided_edge(self.insns, addrs, &st, false),
-                Mode::Exact => decided_edge(self.insns, addrs, &st, true),
+                Mode::Args => decided_edge(self.insns, addrs, &st, self.tx, false),
+                Mode::Exact => decided_edge(self.insns, addrs, &st, self.tx, true),
             };
             for s in succs {
                 if only.is_some_and(|o| o != *s) {
@@ -2509,6 +2578,22 @@ impl Flow<'_> {
 /// Contexts tried per function.
 const MAX_CONTEXTS: usize = 4;
 
+/// What [`arg_contexts`] looks at besides the propagation.
+#[derive(Clone, Copy)]
+struct ContextSites<'a> {
+    /// Call, syscall and indirect sites, sorted.
+    sites: &'a [u64],
+    /// Direct calls of the function to itself, sorted.
+    self_calls: &'a [u64],
+    /// Per tracked frame slot, the argument spilled there.
+    origin: &'a [Option<u8>],
+}
+
+/// A context to try: (argument, constant) and the edges that constant
+/// rules out directly (only a cost filter: where the slot's free value is
+/// no longer the argument alone, as if it were).
+type Candidate = (Hypothesis, Vec<(usize, u64)>);
+
 /// (argument index, its constant value at entry).
 type Hypothesis = (u8, u32);
 
@@ -2525,13 +2610,18 @@ fn arg_contexts(
     entry: &State,
     landing: &[u64],
     inn: &[Option<State>],
-    sites: &[u64],
+    about: &ContextSites,
 ) -> Vec<ArgContext> {
+    let ContextSites {
+        sites,
+        self_calls,
+        origin,
+    } = *about;
     if sites.is_empty() {
         return Vec::new();
     }
     // (argument, constant) -> the edges that constant rules out directly.
-    let mut candidates: Vec<(Hypothesis, Vec<(usize, u64)>)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
         let Some(Some(mut st)) = inn.get(b).copied() else {
             continue;
@@ -2543,17 +2633,25 @@ fn arg_contexts(
             let Some(i) = flow.insns.get(a) else { break };
             if j == k {
                 let ins = &i.ins;
-                // Decided only on 32-bit operands (see `decided_edge`).
+                // Decided only on operands of 32 bits or fewer (see
+                // `decided_edge`): a register, or a tracked frame slot.
                 let Some(r) =
-                    gpr_wide(ins.op0_register()).filter(|_| ins.op0_register().is_gpr32())
+                    setter_loc(ins, &st, flow.tx).filter(|_| op0_mask(ins) <= 0xffff_ffff)
                 else {
                     break;
                 };
                 let v = st[r].to_val();
-                if v.unknown || !v.consts.is_empty() || v.args.count_ones() != 1 {
+                let exact = !v.unknown && v.consts.is_empty() && v.args.count_ones() == 1;
+                let arg = if exact {
+                    v.args.trailing_zeros() as u8
+                } else if let Some(a) = r
+                    .checked_sub(17)
+                    .and_then(|x| origin.get(x).copied().flatten())
+                {
+                    a
+                } else {
                     break;
-                }
-                let arg = v.args.trailing_zeros() as u8;
+                };
                 if usize::from(arg) >= ARG_REGS.len() - 1 {
                     break;
                 }
@@ -2572,8 +2670,8 @@ fn arg_contexts(
                             candidates.len() - 1
                         }
                     };
-                    if let (Some(e), Some((_, edges))) = (ruled_out, candidates.get_mut(at)) {
-                        edges.push((b, e));
+                    if let Some((_, edges)) = candidates.get_mut(at) {
+                        edges.extend(ruled_out.map(|e| (b, e)));
                     }
                 }
                 break;
@@ -2593,30 +2691,342 @@ fn arg_contexts(
         dead.dedup();
         dead
     };
-    let mut out = Vec::new();
+    let mut out: Vec<ArgContext> = Vec::new();
     for ((arg, value), edges) in candidates.into_iter().take(MAX_CONTEXTS) {
         if edges.is_empty() || dead_in(&flow.reach_without(f, landing, &edges)).is_empty() {
             continue;
         }
-        let mut e = *entry;
-        if let Some(&r) = ARG_REGS.get(usize::from(arg)) {
-            e[r] = AVal::konst(u64::from(value));
-        }
-        let Some(ctx_inn) = flow.fixpoint(f, e, landing, true) else {
+        if out.iter().any(|c| c.arg == arg && c.value == value) {
             continue;
-        };
-        let reached: Vec<bool> = ctx_inn.iter().map(Option::is_some).collect();
-        let dead = dead_in(&reached);
-        if !dead.is_empty() {
-            out.push(ArgContext { arg, value, dead });
         }
+        out.extend(context_group(
+            flow,
+            f,
+            entry,
+            landing,
+            (arg, value),
+            self_calls,
+            &dead_in,
+        ));
     }
     out
 }
 
-/// The immediate second operand of an instruction, masked to a 32-bit
-/// destination's width. (8-, 16- and 64-bit immediates go only with 8- or
-/// 16-bit destinations, which the callers reject, or with `mov r64, imm64`.)
+/// Values one argument may take in a context group.
+const MAX_GROUP: usize = 16;
+
+/// The contexts of `(arg, value)`: propagated from that constant, and from
+/// each constant the function's calls to itself (`self_calls`, sorted) pass
+/// for `arg` in a context of the group (up to [`MAX_GROUP`] values). Each
+/// value's context gets the sites dead under every value of the group, and
+/// the self-calls that pass a value of the group under every value where
+/// they run. Empty when nothing is dead or a propagation gives up.
+fn context_group(
+    flow: &Flow,
+    f: u64,
+    entry: &State,
+    landing: &[u64],
+    (arg, value): Hypothesis,
+    self_calls: &[u64],
+    dead_in: &dyn Fn(&[bool]) -> Vec<u64>,
+) -> Vec<ArgContext> {
+    let Some(&reg) = ARG_REGS.get(usize::from(arg)) else {
+        return Vec::new();
+    };
+    let mut values = vec![value];
+    let mut dead: Option<Vec<u64>> = None;
+    // (self-call site, the constants it passes) under some value; None when
+    // it may pass anything else.
+    let mut passed: Vec<(u64, Option<Vec<u32>>)> = Vec::new();
+    let mut i = 0;
+    while let Some(&v) = values.get(i) {
+        i += 1;
+        let mut e = *entry;
+        e[reg] = AVal::konst(u64::from(v));
+        let Some(inn) = flow.fixpoint(f, e, landing, true) else {
+            return Vec::new();
+        };
+        let reached: Vec<bool> = inn.iter().map(Option::is_some).collect();
+        let d = dead_in(&reached);
+        for &site in self_calls {
+            if d.binary_search(&site).is_ok() {
+                continue;
+            }
+            let cs = value_at(flow, &inn, site, reg);
+            for &c in cs.iter().flatten() {
+                if !values.contains(&c) && values.len() < MAX_GROUP {
+                    values.push(c);
+                }
+            }
+            passed.push((site, cs));
+        }
+        dead = Some(match dead {
+            None => d,
+            Some(old) => old
+                .into_iter()
+                .filter(|x| d.binary_search(x).is_ok())
+                .collect(),
+        });
+    }
+    let dead = dead.unwrap_or_default();
+    if dead.is_empty() {
+        return Vec::new();
+    }
+    let closed: Vec<u64> = self_calls
+        .iter()
+        .copied()
+        .filter(|s| {
+            passed.iter().filter(|(x, _)| x == s).all(|(_, c)| {
+                c.as_ref()
+                    .is_some_and(|c| c.iter().all(|x| values.contains(x)))
+            })
+        })
+        .collect();
+    values.sort_unstable();
+    values
+        .into_iter()
+        .map(|value| ArgContext {
+            arg,
+            value,
+            dead: dead.clone(),
+            closed: closed.clone(),
+        })
+        .collect()
+}
+
+/// The constants register `reg` may hold just before the instruction at
+/// `site` in the propagation `inn`; None when it may hold anything else.
+fn value_at(flow: &Flow, inn: &[Option<State>], site: u64, reg: usize) -> Option<Vec<u32>> {
+    let b = flow
+        .blocks
+        .iter()
+        .position(|(addrs, _)| addrs.binary_search(&site).is_ok())?;
+    let mut st = inn.get(b).copied().flatten()?;
+    for a in flow.blocks.get(b)?.0.iter().take_while(|&&a| a != site) {
+        transfer(flow.insns.get(a)?, &mut st, flow.tx);
+    }
+    let v = st.get(reg)?.to_val();
+    (!v.unknown && v.args == 0 && !v.consts.is_empty()).then_some(v.consts)
+}
+
+/// Functions that return twice into their caller's frame.
+fn returns_twice(name: &str) -> bool {
+    name.contains("setjmp")
+        || name.contains("vfork")
+        || name.contains("getcontext")
+        || name == "savectx"
+}
+
+/// The address of a function's first instruction after any `endbr64`.
+fn frame_entry(insns: &BTreeMap<u64, Ins>, f: u64) -> Option<u64> {
+    let i = insns.get(&f)?;
+    Some(if i.ins.mnemonic() == Mnemonic::Endbr64 {
+        i.ins.next_ip()
+    } else {
+        f
+    })
+}
+
+/// rbp's entry-relative value when it is this function's frame pointer:
+/// the function starts `push rbp; mov rbp, rsp` (after an `endbr64`), and
+/// every other write of rbp is a `pop rbp` or `leave` right before a `ret`
+/// or a jump.
+fn frame_pointer(insns: &BTreeMap<u64, Ins>, f: u64) -> Option<i64> {
+    let i = insns.get(&frame_entry(insns, f)?)?;
+    let is_reg = |ins: &Instruction, k: u32, r: Register| {
+        ins.op_kind(k) == OpKind::Register && ins.op_register(k) == r
+    };
+    if i.ins.mnemonic() != Mnemonic::Push || !is_reg(&i.ins, 0, Register::RBP) {
+        return None;
+    }
+    let m = insns.get(&i.ins.next_ip())?;
+    if m.ins.mnemonic() != Mnemonic::Mov
+        || !is_reg(&m.ins, 0, Register::RBP)
+        || !is_reg(&m.ins, 1, Register::RSP)
+    {
+        return None;
+    }
+    for (a, x) in insns {
+        if *a == m.ins.ip() || x.writes & (1 << 5) == 0 {
+            continue;
+        }
+        let epilogue = match x.ins.mnemonic() {
+            Mnemonic::Pop => is_reg(&x.ins, 0, Register::RBP),
+            Mnemonic::Leave => true,
+            _ => false,
+        };
+        let then_leaves = insns.get(&x.ins.next_ip()).is_some_and(|n| {
+            matches!(
+                n.ins.flow_control(),
+                FlowControl::Return | FlowControl::UnconditionalBranch
+            )
+        });
+        if !epilogue || !then_leaves {
+            return None;
+        }
+    }
+    Some(-8)
+}
+
+/// glibc's alloca accounting (`mov r, rsp` ... `sub r, rsp` in one block,
+/// r untouched between): the copy of rsp only measures a dynamic
+/// allocation and is no frame address. The two instructions' addresses,
+/// sorted.
+fn alloca_sizing(flow: &Flow) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (addrs, _) in flow.blocks {
+        for (j, a) in addrs.iter().enumerate() {
+            let Some(i) = flow.insns.get(a) else { break };
+            let ins = &i.ins;
+            if ins.mnemonic() != Mnemonic::Mov
+                || ins.op_count() != 2
+                || ins.op0_kind() != OpKind::Register
+                || ins.op1_kind() != OpKind::Register
+                || ins.op1_register() != Register::RSP
+            {
+                continue;
+            }
+            let r = ins.op0_register();
+            let Some(ri) = gpr(r) else { continue };
+            for b in addrs.iter().skip(j + 1) {
+                let Some(n) = flow.insns.get(b) else { break };
+                let x = &n.ins;
+                let is_sub = x.mnemonic() == Mnemonic::Sub
+                    && x.op_count() == 2
+                    && x.op0_kind() == OpKind::Register
+                    && x.op0_register() == r
+                    && x.op1_kind() == OpKind::Register
+                    && x.op1_register() == Register::RSP;
+                if is_sub {
+                    out.extend([*a, *b]);
+                    break;
+                }
+                let reads = (0..x.op_count())
+                    .any(|k| x.op_kind(k) == OpKind::Register && gpr(x.op_register(k)) == Some(ri))
+                    || gpr(x.memory_base()) == Some(ri)
+                    || gpr(x.memory_index()) == Some(ri);
+                if reads || n.writes & (1 << ri) != 0 || x.flow_control() != FlowControl::Next {
+                    break;
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The frame slots argument contexts track in a non-Go function (a C
+/// frame, see `Tx::c_frame`), with the frame pointer: the entry-relative
+/// offsets where the function spills an argument register still holding
+/// its entry value (4- or 8-byte `mov`s through rsp or the frame pointer),
+/// lowest first, up to [`SLOTS`]. None when the frame's address escapes
+/// (rsp or the frame pointer read as a value, an indexed `lea` of them) or
+/// no slot qualifies; a slot at or above the lowest frame address a `lea`
+/// forms (a local's address, which may reach it) is left out.
+#[allow(clippy::type_complexity)]
+fn spill_slots(
+    flow: &Flow,
+    f: u64,
+    inn: &[Option<State>],
+) -> Option<(Vec<(i64, Option<u8>)>, Option<i64>)> {
+    let fp = frame_pointer(flow.insns, f);
+    let probe = Tx {
+        call_clobber: flow.tx.call_clobber,
+        slots: &[],
+        call_kill: flow.tx.call_kill,
+        go_consts: flow.tx.go_consts,
+        c_frame: true,
+        fp,
+    };
+    let frame_reg = |r: Register| {
+        r.full_register() == Register::RSP || (fp.is_some() && r.full_register() == Register::RBP)
+    };
+    let mut found: Vec<(i64, Option<u8>)> = Vec::new();
+    let mut formed: Option<i64> = None;
+    let sizing = alloca_sizing(flow);
+    for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
+        let Some(Some(mut st)) = inn.get(b).copied() else {
+            continue;
+        };
+        for a in addrs {
+            let Some(i) = flow.insns.get(a) else { break };
+            let ins = &i.ins;
+            let dest_frame = ins.op_count() > 0
+                && ins.op0_kind() == OpKind::Register
+                && frame_reg(ins.op0_register());
+            for k in 1..ins.op_count() {
+                if ins.op_kind(k) == OpKind::Register
+                    && frame_reg(ins.op_register(k))
+                    && !dest_frame
+                    && sizing.binary_search(a).is_err()
+                {
+                    return None;
+                }
+            }
+            // The frame's address pushed or swapped out (the prologue's
+            // `push rbp` saves the caller's).
+            if dest_frame
+                && matches!(
+                    ins.mnemonic(),
+                    Mnemonic::Push | Mnemonic::Xchg | Mnemonic::Xadd | Mnemonic::Cmpxchg
+                )
+                && !(ins.mnemonic() == Mnemonic::Push
+                    && fp.is_some()
+                    && frame_entry(flow.insns, f) == Some(*a))
+                && !(ins.mnemonic() == Mnemonic::Push
+                    && ins.op0_register() == Register::RBP
+                    && fp.is_none())
+            {
+                return None;
+            }
+            if ins.mnemonic() == Mnemonic::Lea && frame_reg(ins.memory_base()) && !dest_frame {
+                match frame_off(ins, &st, &probe) {
+                    Some(x) => formed = Some(formed.map_or(x, |y| y.min(x))),
+                    // rsp moved by an unknown amount under a frame pointer:
+                    // a dynamic allocation, below every fixed slot.
+                    None if fp.is_some()
+                        && ins.memory_base() == Register::RSP
+                        && ins.memory_index() == Register::None => {}
+                    None => return None,
+                }
+            }
+            if ins.mnemonic() == Mnemonic::Mov
+                && ins.op_count() == 2
+                && ins.op0_kind() == OpKind::Memory
+                && ins.op1_kind() == OpKind::Register
+                && matches!(ins.memory_size().size(), 4 | 8)
+                && frame_reg(ins.memory_base())
+            {
+                let v = gpr_wide(ins.op1_register()).map(|r| st[r].to_val());
+                let spilled = v
+                    .filter(|v| {
+                        !v.unknown
+                            && v.consts.is_empty()
+                            && v.args.count_ones() == 1
+                            && (v.args.trailing_zeros() as usize) < ARG_REGS.len() - 1
+                    })
+                    .map(|v| v.args.trailing_zeros() as u8);
+                if let (Some(arg), Some(e)) = (spilled, frame_off(ins, &st, &probe)) {
+                    match found.iter_mut().find(|x| x.0 == e) {
+                        // Two arguments spilled to one slot: no origin.
+                        Some(x) if x.1 != Some(arg) => x.1 = None,
+                        Some(_) => {}
+                        None => found.push((e, Some(arg))),
+                    }
+                }
+            }
+            transfer(i, &mut st, flow.tx);
+        }
+    }
+    found.retain(|&(e, _)| formed.is_none_or(|x| x >= e + 8));
+    found.sort_unstable();
+    found.truncate(SLOTS);
+    (!found.is_empty()).then_some((found, fp))
+}
+
+/// The immediate second operand of an instruction, masked to the width of
+/// its first operand (a register or memory; 64-bit ones keep the
+/// sign-extended immediate).
 fn imm_operand(ins: &Instruction) -> Option<u64> {
     (ins.op_count() >= 2
         && matches!(
@@ -2629,14 +3039,23 @@ fn imm_operand(ins: &Instruction) -> Option<u64> {
                 | OpKind::Immediate8to64
                 | OpKind::Immediate32to64
         ))
-    .then(|| {
-        let v = ins.immediate(1);
-        if ins.op0_register().is_gpr32() {
-            v & 0xffff_ffff
-        } else {
-            v
-        }
-    })
+    .then(|| ins.immediate(1) & op0_mask(ins))
+}
+
+/// The bits of an instruction's first operand: its register's or its
+/// memory operand's width.
+fn op0_mask(ins: &Instruction) -> u64 {
+    let bytes = match ins.op0_kind() {
+        OpKind::Register => ins.op0_register().size(),
+        OpKind::Memory => ins.memory_size().size(),
+        _ => 8,
+    };
+    match bytes {
+        1 => 0xff,
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
 }
 
 /// The zero flag `ins` (a [`zf_branch`] flag setter) leaves when its first
@@ -2644,12 +3063,10 @@ fn imm_operand(ins: &Instruction) -> Option<u64> {
 /// (then the register holds the result).
 fn zero_flag(ins: &Instruction, x: u64, before: bool) -> Option<bool> {
     let reg = ins.op0_register();
-    let mask: u64 = if reg.is_gpr32() {
-        0xffff_ffff
-    } else {
-        u64::MAX
-    };
-    let same = ins.op1_kind() == OpKind::Register && ins.op1_register() == reg;
+    let mask = op0_mask(ins);
+    let same = ins.op0_kind() == OpKind::Register
+        && ins.op1_kind() == OpKind::Register
+        && ins.op1_register() == reg;
     let result = |op: fn(u64, u64) -> u64| -> Option<u64> {
         if !before {
             return Some(x);
@@ -2705,36 +3122,58 @@ fn zf_branch(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(usize, u64, u
         })
     })?;
     let cmp = &insns.get(before.get(k)?)?.ins;
-    if cmp.rflags_modified() & RflagsBits::ZF == 0
-        || cmp.op_count() != 2
-        || cmp.op0_kind() != OpKind::Register
-    {
+    if cmp.rflags_modified() & RflagsBits::ZF == 0 || cmp.op_count() != 2 {
         return None;
     }
-    let r = gpr_wide(cmp.op0_register())?;
-    if before
-        .get(k + 1..)?
-        .iter()
-        .any(|a| insns.get(a).is_none_or(|i| i.writes & (1 << r) != 0))
-    {
-        return None;
+    let after = before.get(k + 1..)?;
+    match cmp.op0_kind() {
+        OpKind::Register => {
+            let r = gpr_wide(cmp.op0_register())?;
+            if after
+                .iter()
+                .any(|a| insns.get(a).is_none_or(|i| i.writes & (1 << r) != 0))
+            {
+                return None;
+            }
+        }
+        // `test`/`cmp` of a frame slot with an immediate (see `setter_loc`):
+        // nothing after it writes memory or moves the frame.
+        OpKind::Memory
+            if matches!(cmp.mnemonic(), Mnemonic::Test | Mnemonic::Cmp)
+                && imm_operand(cmp).is_some() =>
+        {
+            if after.iter().any(|a| {
+                insns
+                    .get(a)
+                    .is_none_or(|i| i.mem_write || i.writes & (1 << 4 | 1 << 5) != 0)
+            }) {
+                return None;
+            }
+        }
+        _ => return None,
     }
     Some((k, taken, fall, je))
 }
 
 /// The only successor of a block ending in `je`/`jne` whose zero flag the
 /// known constants fix (`st` is the state at the block's end), if any.
-fn decided_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64], st: &State, wide: bool) -> Option<u64> {
+fn decided_edge(
+    insns: &BTreeMap<u64, Ins>,
+    addrs: &[u64],
+    st: &State,
+    tx: &Tx,
+    wide: bool,
+) -> Option<u64> {
     let (k, taken, fall, je) = zf_branch(insns, addrs)?;
     let cmp = &insns.get(addrs.get(k)?)?.ins;
-    // Without `wide`, only 32-bit flag setters: a constant is exact in the
-    // register's low 32 bits, but an equality edge of a 32-bit compare
-    // refines the whole register (see `equality_edge`), so its upper bits
-    // are not known.
-    if !wide && !cmp.op0_register().is_gpr32() {
+    // Without `wide`, only flag setters of 32 bits or fewer: a constant is
+    // exact in a register's low 32 bits, but an equality edge of a 32-bit
+    // compare refines the whole register (see `equality_edge`), so its
+    // upper bits are not known.
+    if !wide && op0_mask(cmp) > 0xffff_ffff {
         return None;
     }
-    let v = st[gpr_wide(cmp.op0_register())?].to_val();
+    let v = st[setter_loc(cmp, st, tx)?].to_val();
     if v.unknown || v.args != 0 {
         return None;
     }
@@ -2749,6 +3188,31 @@ fn decided_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64], st: &State, wide: boo
     Some(if all? == je { taken } else { fall })
 }
 
+/// The state index a [`zf_branch`] flag setter reads its first operand
+/// from: a register, or a tracked frame slot of a C frame.
+fn setter_loc(cmp: &Instruction, st: &State, tx: &Tx) -> Option<usize> {
+    match cmp.op0_kind() {
+        OpKind::Register => gpr_wide(cmp.op0_register()),
+        OpKind::Memory if tx.c_frame => tx.slot(frame_off(cmp, st, tx)?),
+        _ => None,
+    }
+}
+
+/// The entry-relative offset a memory operand addresses in the frame:
+/// `[rsp + d]` with rsp's delta known, or `[rbp + d]` where rbp is the
+/// frame pointer (`Tx::fp`); no index.
+fn frame_off(ins: &Instruction, st: &State, tx: &Tx) -> Option<i64> {
+    if ins.memory_index() != Register::None {
+        return None;
+    }
+    let d = ins.memory_displacement64() as i64;
+    match ins.memory_base() {
+        Register::RSP => delta(st)?.checked_add(d),
+        Register::RBP => tx.fp?.checked_add(d),
+        _ => None,
+    }
+}
+
 /// A block ending in `test r, r` / `cmp r, imm` then `je`/`jne`: the
 /// successor reached when the comparison holds, the register and its value
 /// there (`r == imm` on that edge; 32-bit compares fix the low 32 bits, all
@@ -2757,6 +3221,10 @@ fn equality_edge(insns: &BTreeMap<u64, Ins>, addrs: &[u64]) -> Option<(u64, usiz
     let (k, taken, fall, je) = zf_branch(insns, addrs)?;
     let to = if je { taken } else { fall };
     let cmp = &insns.get(addrs.get(k)?)?.ins;
+    // An 8- or 16-bit compare says nothing of the register's other bits.
+    if op0_mask(cmp) < 0xffff_ffff {
+        return None;
+    }
     let reg = cmp.op0_register();
     let r = gpr_wide(reg)?;
     let v = match (cmp.mnemonic(), cmp.op1_kind()) {
@@ -2782,6 +3250,13 @@ struct Tx<'a> {
     call_kill: &'a HashMap<u64, u64>,
     /// Go package words read as constants.
     go_consts: &'a HashMap<u64, u64>,
+    /// A C frame (argument contexts of non-Go code, see `spill_slots`):
+    /// the slots are spills of arguments whose address the function never
+    /// forms, so only its own frame stores change them; calls keep them
+    /// unless they lie below rsp.
+    c_frame: bool,
+    /// rbp's entry-relative value where it is the frame pointer.
+    fp: Option<i64>,
 }
 
 impl Tx<'_> {
@@ -2857,8 +3332,10 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
             st[RCX] = AVal::UNKNOWN;
             st[R11] = AVal::UNKNOWN;
             // The kernel writes through pointer arguments, perhaps into
-            // this frame.
-            tx.kill_all(st);
+            // this frame (a C frame's slots' addresses are never formed).
+            if !tx.c_frame {
+                tx.kill_all(st);
+            }
             return;
         }
         _ if ins.flow_control() == FlowControl::Call
@@ -2877,6 +3354,12 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
                 m &= m - 1;
             }
             match (tx.call_kill.get(&ins.ip()), delta(st)) {
+                // A C callee owns only the stack below the caller's rsp
+                // and its own stack arguments, which hold no live spill.
+                (_, Some(d)) if tx.c_frame => tx.kill(st, i64::MIN / 2, d - i64::MIN / 2),
+                // rsp moved by an unknown amount under a frame pointer: a
+                // dynamic allocation, below every fixed slot.
+                (_, None) if tx.c_frame && tx.fp.is_some() => {}
                 (Some(&n), Some(d)) => tx.kill(st, d, i64::try_from(n).unwrap_or(i64::MAX)),
                 _ => tx.kill_all(st),
             }
@@ -2884,7 +3367,9 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
         }
         _ => {}
     }
-    if !tx.slots.is_empty() {
+    if tx.c_frame {
+        c_frame_store(i, st, tx);
+    } else if !tx.slots.is_empty() {
         // Spills to and stores over tracked slots; any other memory write
         // may alias the frame.
         if i.mem_write && ins.mnemonic() == Mnemonic::Push {
@@ -2943,7 +3428,7 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
     }
     let slot_load = || {
         (ins.mnemonic() == Mnemonic::Mov && ins.op_count() == 2 && ins.op1_kind() == OpKind::Memory)
-            .then(|| rsp_disp(ins).and_then(|d| tx.slot_at(st, d)))
+            .then(|| frame_off(ins, st, tx).and_then(|e| tx.slot(e)))
             .flatten()
             .map(|k| st[k])
     };
@@ -3050,6 +3535,70 @@ fn transfer(i: &Ins, st: &mut State, tx: &Tx) {
         } else {
             AVal::UNKNOWN
         };
+    }
+}
+
+/// A C frame's memory writes (see `Tx::c_frame`): a 4- or 8-byte `mov` of
+/// a register or an immediate, or an `or`/`and`/`add`/`sub` of an
+/// immediate, sets a tracked slot; any other frame store forgets the slots
+/// it overlaps; a frame store at an unknown offset forgets them all. Stores
+/// through other pointers cannot reach a slot whose address was never
+/// formed.
+fn c_frame_store(i: &Ins, st: &mut State, tx: &Tx) {
+    let ins = &i.ins;
+    if !i.mem_write {
+        return;
+    }
+    if ins.mnemonic() == Mnemonic::Push {
+        match delta(st).and_then(|d| d.checked_sub(8)) {
+            Some(e) => tx.kill(st, e, 8),
+            None => tx.kill_all(st),
+        }
+        return;
+    }
+    if !(0..ins.op_count()).any(|k| ins.op_kind(k) == OpKind::Memory) {
+        return;
+    }
+    let frame = match ins.memory_base() {
+        Register::RSP => true,
+        Register::RBP => tx.fp.is_some(),
+        _ => false,
+    };
+    if !frame {
+        return;
+    }
+    let Some(e) = frame_off(ins, st, tx) else {
+        // Under a frame pointer, rsp at an unknown depth is below the fixed
+        // frame (a dynamic allocation); otherwise any slot may be hit.
+        if !(tx.fp.is_some() && ins.memory_base() == Register::RSP)
+            || ins.memory_index() != Register::None
+        {
+            tx.kill_all(st);
+        }
+        return;
+    };
+    let size = ins.memory_size().size();
+    let slot = tx
+        .slot(e)
+        .filter(|_| ins.op0_kind() == OpKind::Memory && matches!(size, 4 | 8));
+    let v = slot.and_then(|k| {
+        let old = st[k];
+        match (ins.mnemonic(), ins.op1_kind()) {
+            (Mnemonic::Mov, OpKind::Register) => gpr_wide(ins.op1_register())
+                .filter(|_| ins.op1_register().size() == size)
+                .map(|r| st[r]),
+            (_, OpKind::Register) => None,
+            (Mnemonic::Mov, _) => imm_operand(ins).map(AVal::konst),
+            (Mnemonic::Or, _) => imm_operand(ins).map(|v| old.map(|x| x | v)),
+            (Mnemonic::And, _) => imm_operand(ins).map(|v| old.map(|x| x & v)),
+            (Mnemonic::Add, _) => imm_operand(ins).map(|v| old.map(|x| x.wrapping_add(v))),
+            (Mnemonic::Sub, _) => imm_operand(ins).map(|v| old.map(|x| x.wrapping_sub(v))),
+            _ => None,
+        }
+    });
+    tx.kill(st, e, size.max(1) as i64);
+    if let (Some(k), Some(v)) = (slot, v) {
+        st[k] = v;
     }
 }
 

@@ -632,6 +632,21 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
                 if g.is_dead(n, c.site) {
                     continue;
                 }
+                // A call to itself that every context of the function keeps
+                // (dead there, or passing a value of the same group): each
+                // entry's contexts hold for it too, so it opens nothing.
+                if c.target == Target::Local(f.addr)
+                    && !f.contexts.is_empty()
+                    && f.contexts.iter().all(|x| {
+                        x.dead.binary_search(&c.site).is_ok()
+                            || x.closed.binary_search(&c.site).is_ok()
+                    })
+                {
+                    if let Some(e) = g.edges.get_mut(n) {
+                        e.push((ci, vec![n]));
+                    }
+                    continue;
+                }
                 let ts = g.targets(obj, &c.target);
                 let mut ids = Vec::new();
                 for (o, a) in ts {
