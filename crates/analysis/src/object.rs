@@ -2099,12 +2099,12 @@ fn dataflow(
             // IFUNCs select string and memory routines.
             Target::Ifunc(_) => false,
         });
-        let spills = if go || !slots.is_empty() || twice {
+        let spills = if go || !slots.is_empty() || twice || !frame_tests(&flow) {
             None
         } else {
             spill_slots(&flow, f, &inn)
         };
-        let contexts = spills.and_then(|(spilled, fp)| {
+        let contexts = spills.map(|(spilled, fp)| {
             let cslots: Vec<i64> = spilled.iter().map(|x| x.0).collect();
             let origin: Vec<Option<u8>> = spilled.iter().map(|x| x.1).collect();
             let ctx_tx = Tx {
@@ -2123,13 +2123,14 @@ fn dataflow(
                 live: TOP.len(),
                 max_visits: ctx.limits.max_block_visits,
             };
-            let cinn = cflow.fixpoint(f, entry, &landing, false)?;
             let about = ContextSites {
                 sites: &sites,
                 self_calls: &self_calls,
                 origin: &origin,
             };
-            Some(arg_contexts(&cflow, f, &entry, &landing, &cinn, &about))
+            // The free states (no slot values) serve to find candidates: a
+            // slot's test names its spilled argument.
+            arg_contexts(&cflow, f, &entry, &landing, &inn, &about)
         });
         contexts.unwrap_or_else(|| {
             let about = ContextSites {
@@ -2809,6 +2810,35 @@ fn value_at(flow: &Flow, inn: &[Option<State>], site: u64, reg: usize) -> Option
     (!v.unknown && v.args == 0 && !v.consts.is_empty()).then_some(v.consts)
 }
 
+/// Whether some `je`/`jne` of the function tests a frame slot: its flag
+/// setter reads memory through rsp or rbp, or its register was loaded that
+/// way earlier in the block (a cheap filter before [`spill_slots`]).
+fn frame_tests(flow: &Flow) -> bool {
+    let frame = |ins: &Instruction| {
+        (0..ins.op_count()).any(|k| ins.op_kind(k) == OpKind::Memory)
+            && matches!(ins.memory_base(), Register::RSP | Register::RBP)
+    };
+    flow.blocks.iter().any(|(addrs, _)| {
+        let Some((k, ..)) = zf_branch(flow.insns, addrs) else {
+            return false;
+        };
+        let Some(cmp) = addrs.get(k).and_then(|a| flow.insns.get(a)) else {
+            return false;
+        };
+        if frame(&cmp.ins) {
+            return true;
+        }
+        let Some(r) = gpr_wide(cmp.ins.op0_register()) else {
+            return false;
+        };
+        addrs.iter().take(k).any(|a| {
+            flow.insns
+                .get(a)
+                .is_some_and(|i| i.writes & (1 << r) != 0 && frame(&i.ins))
+        })
+    })
+}
+
 /// Functions that return twice into their caller's frame.
 fn returns_twice(name: &str) -> bool {
     name.contains("setjmp")
@@ -2919,7 +2949,8 @@ fn alloca_sizing(flow: &Flow) -> Vec<u64> {
 /// frame, see `Tx::c_frame`), with the frame pointer: the entry-relative
 /// offsets where the function spills an argument register still holding
 /// its entry value (4- or 8-byte `mov`s through rsp or the frame pointer),
-/// lowest first, up to [`SLOTS`]. None when the frame's address escapes
+/// and read again in a block ending in a `je`/`jne` (before its flag
+/// setter), lowest first, up to [`SLOTS`]. None when the frame's address escapes
 /// (rsp or the frame pointer read as a value, an indexed `lea` of them) or
 /// no slot qualifies; a slot at or above the lowest frame address a `lea`
 /// forms (a local's address, which may reach it) is left out.
@@ -2944,13 +2975,24 @@ fn spill_slots(
     let mut found: Vec<(i64, Option<u8>)> = Vec::new();
     let mut formed: Option<i64> = None;
     let sizing = alloca_sizing(flow);
+    // Frame offsets read in a block that ends in a `je`/`jne`, up to its
+    // flag setter: only slots read there can decide a branch.
+    let mut tested: Vec<i64> = Vec::new();
     for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
         let Some(Some(mut st)) = inn.get(b).copied() else {
             continue;
         };
-        for a in addrs {
+        let setter = zf_branch(flow.insns, addrs).map(|z| z.0);
+        for (j, a) in addrs.iter().enumerate() {
             let Some(i) = flow.insns.get(a) else { break };
             let ins = &i.ins;
+            if setter.is_some_and(|k| j <= k)
+                && !i.mem_write
+                && (0..ins.op_count()).any(|k| ins.op_kind(k) == OpKind::Memory)
+                && ins.mnemonic() != Mnemonic::Lea
+            {
+                tested.extend(frame_off(ins, &st, &probe));
+            }
             let dest_frame = ins.op_count() > 0
                 && ins.op0_kind() == OpKind::Register
                 && frame_reg(ins.op0_register());
@@ -3018,7 +3060,7 @@ fn spill_slots(
             transfer(i, &mut st, flow.tx);
         }
     }
-    found.retain(|&(e, _)| formed.is_none_or(|x| x >= e + 8));
+    found.retain(|&(e, _)| formed.is_none_or(|x| x >= e + 8) && tested.contains(&e));
     found.sort_unstable();
     found.truncate(SLOTS);
     (!found.is_empty()).then_some((found, fp))
