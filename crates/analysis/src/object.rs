@@ -2070,18 +2070,19 @@ fn dataflow(
         Some(inn) => (inn, false),
         None => (vec![None; blocks.len()], true),
     };
+    // Call, syscall and indirect sites, sorted: what contexts and gates cut.
+    let mut sites: Vec<u64> = calls
+        .iter()
+        .map(|c| c.site)
+        .chain(syscall_sites.iter().copied())
+        .chain(indirect.iter().copied())
+        .collect();
+    sites.sort_unstable();
     // Argument contexts: sites that cannot run when an argument the
     // function tests is a given constant (see [`ArgContext`]).
     let contexts = if gave_up || unresolved_jump || bad {
         Vec::new()
     } else {
-        let mut sites: Vec<u64> = calls
-            .iter()
-            .map(|c| c.site)
-            .chain(syscall_sites.iter().copied())
-            .chain(indirect.iter().copied())
-            .collect();
-        sites.sort_unstable();
         let self_calls: Vec<u64> = {
             let mut v: Vec<u64> = calls
                 .iter()
@@ -2158,13 +2159,6 @@ fn dataflow(
         let gates = if gave_up || unresolved_jump || bad || scan.loads.is_empty() {
             BTreeMap::new()
         } else {
-            let mut sites: Vec<u64> = calls
-                .iter()
-                .map(|c| c.site)
-                .chain(syscall_sites.iter().copied())
-                .chain(indirect.iter().copied())
-                .collect();
-            sites.sort_unstable();
             tls::gates(&flow, f, &entry, &landing, &inn, &sites, &scan.loads)
         };
         ctx.tls_facts = Some(TlsFacts {

@@ -717,26 +717,19 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             ),
         });
     }
-    // What argument contexts left out, for the report.
+    // What argument contexts and thread-local gates left out, for the report.
     let in_context: Vec<(usize, usize)> = (0..g.nodes.len())
         .filter_map(|n| Some((n, g.dead.get(n)?.as_ref()?.len())))
         .collect();
-    if let Some(&(first, _)) = in_context.first() {
-        let sites: usize = in_context.iter().map(|&(_, k)| k).sum();
-        let (object, function) = g.fname(first);
-        result.diagnostics.push(Diagnostic {
-            kind: DiagKind::Modelled,
-            object: None,
-            site: None,
-            message: format!(
-                "{sites} call, syscall or indirect site(s) in {} reached function(s) do not run: \
-                 every call reaching them passes a constant argument that rules them out \
-                 (argument contexts; first: {function} in {object})",
-                in_context.len()
-            ),
-        });
-    }
-    // What thread-local gates left out, for the report.
+    result
+        .diagnostics
+        .extend(left_out(&g, &in_context, |sites, nodes, first| {
+            format!(
+                "{sites} call, syscall or indirect site(s) in {nodes} reached function(s) do not \
+             run: every call reaching them passes a constant argument that rules them out \
+             (argument contexts; first: {first})"
+            )
+        }));
     let gated: Vec<(usize, usize)> = (0..g.nodes.len())
         .filter_map(|n| {
             let f = g.func(n)?;
@@ -749,21 +742,15 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
             (k > 0).then_some((n, k))
         })
         .collect();
-    if let Some(&(first, _)) = gated.first() {
-        let sites: usize = gated.iter().map(|&(_, k)| k).sum();
-        let (object, function) = g.fname(first);
-        result.diagnostics.push(Diagnostic {
-            kind: DiagKind::Modelled,
-            object: None,
-            site: None,
-            message: format!(
-                "{sites} site(s) in {} reached function(s) run only once a thread-local \
-                 variable is non-zero, and no reached function sets it (thread-local gates; \
-                 first: {function} in {object})",
-                gated.len()
-            ),
-        });
-    }
+    result
+        .diagnostics
+        .extend(left_out(&g, &gated, |sites, nodes, first| {
+            format!(
+                "{sites} site(s) in {nodes} reached function(s) run only once a thread-local \
+             variable is non-zero, and no reached function sets it (thread-local gates; \
+             first: {first})"
+            )
+        }));
     // Wrapper masks: which entry arguments flow into a syscall number.
     let mut w: Vec<u8> = (0..g.nodes.len())
         .map(|n| {
@@ -1037,4 +1024,23 @@ pub fn analyze_program_dynamic(input: &ProgramInput, dynamic_roots: &[usize]) ->
     }
     result.unresolved_sites = unresolved;
     result
+}
+
+/// A `Modelled` diagnostic counting the sites a model left out: `counts`
+/// holds (node, sites) for each node with some; `say` gets the total, the
+/// number of nodes and the first node's "function in object".
+fn left_out(
+    g: &Graph,
+    counts: &[(usize, usize)],
+    say: impl Fn(usize, usize, String) -> String,
+) -> Option<Diagnostic> {
+    let &(first, _) = counts.first()?;
+    let sites: usize = counts.iter().map(|&(_, k)| k).sum();
+    let (object, function) = g.fname(first);
+    Some(Diagnostic {
+        kind: DiagKind::Modelled,
+        object: None,
+        site: None,
+        message: say(sites, counts.len(), format!("{function} in {object}")),
+    })
 }

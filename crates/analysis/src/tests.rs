@@ -2003,13 +2003,7 @@ fn rpc_thread_destroy_is_gated() {
         return;
     };
     let s = analyze_object(&data, &elf, &Limits::default());
-    let addr = |name: &str| {
-        elf.dynsyms
-            .iter()
-            .find(|x| x.name == name && x.defined)
-            .map(|x| x.addr)
-    };
-    let accessor = addr("__rpc_thread_createerr").expect("sunrpc accessor exported");
+    let accessor = sym_addr(&elf, "__rpc_thread_createerr");
     let setters = s
         .tls_setters
         .iter()
@@ -2021,7 +2015,7 @@ fn rpc_thread_destroy_is_gated() {
             )
         });
     for name in ["__rpc_thread_svc_fdset", "__rpc_thread_svc_pollfd"] {
-        let a = addr(name).expect("exported");
+        let a = sym_addr(&elf, name);
         assert!(
             setters.functions.contains(&a),
             "{name} sets the RPC pointer"
@@ -2032,7 +2026,7 @@ fn rpc_thread_destroy_is_gated() {
     println!("RPC pointer setters: {:x?}", setters.functions);
     assert!(setters.functions.len() <= 8, "{:x?}", setters.functions);
     for name in ["_exit", "__pthread_setspecific", "tcsetattr", "getgrgid_r"] {
-        let a = addr(name).expect("exported");
+        let a = sym_addr(&elf, name);
         assert!(
             !setters.functions.contains(&a),
             "{name} counted as a setter"
