@@ -58,9 +58,10 @@ pub(crate) fn candidate_slots(
         return HashSet::new();
     };
     // A variable whose offset some other relocation also writes (a second
-    // slot, a word in data) has a copy this pass does not follow.
-    // A symbol defined here names its offset (its value); a symbol of
-    // another object, that object's variable.
+    // slot, a word in data) has a copy this pass does not follow. Offsets
+    // counted: a symbol-less relocation's addend; a symbol defined here,
+    // its value plus the addend; a symbol of another object names that
+    // object's variable.
     let mut seen: HashMap<i64, usize> = HashMap::new();
     for r in &elf.relocations {
         if !matches!(r.kind, RelocKind::Tpoff64 | RelocKind::Tpoff32) {
