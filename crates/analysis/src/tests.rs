@@ -2243,3 +2243,63 @@ fn glob_flags_context() {
         assert_eq!(c.closed, selfs);
     }
 }
+
+/// Frame-slot guards on synthetic code: `check(_, mode)` spills `mode` to
+/// `[rbp-4]` and calls getuid's stub unless the slot is 0; `zero` calls it
+/// with 0. Tracked, the call is dead. Reading rbp as a value (the frame's
+/// address may escape) or forming an address at or below the slot stops
+/// the tracking, and a store of 1 over the slot is followed: each brings
+/// getuid back. An address formed above the slot does not.
+#[test]
+fn synthetic_frame_slot_guards() {
+    let build = |extra: &[u8]| -> (Vec<u8>, Vec<(u64, &'static str)>, u64) {
+        // 0x1000 A: mov eax,102; syscall; ret
+        let mut code: Vec<u8> = vec![0xb8, 0x66, 0, 0, 0, 0x0f, 0x05, 0xc3];
+        let check = 0x1000 + code.len() as u64;
+        // push rbp; mov rbp,rsp; sub rsp,16; mov [rbp-4],esi
+        code.extend([
+            0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x10, 0x89, 0x75, 0xfc,
+        ]);
+        code.extend(extra);
+        // cmp dword [rbp-4],0; je +5; call A; leave; ret
+        code.extend([0x83, 0x7d, 0xfc, 0x00, 0x74, 0x05, 0xe8]);
+        let next = 0x1000 + code.len() as u64 + 4;
+        code.extend(((0x1000i64 - next as i64) as i32).to_le_bytes());
+        code.extend([0xc9, 0xc3]);
+        // zero: xor esi,esi; call check; ret
+        let zero = 0x1000 + code.len() as u64;
+        code.extend([0x31, 0xf6, 0xe8]);
+        let next = 0x1000 + code.len() as u64 + 4;
+        code.extend(((check as i64 - next as i64) as i32).to_le_bytes());
+        code.push(0xc3);
+        (
+            code,
+            vec![(0x1000, "A"), (check, "check"), (zero, "zero")],
+            zero,
+        )
+    };
+    let run = |extra: &[u8]| {
+        let (code, funcs, zero) = build(extra);
+        let r = synth_program(&code, &funcs, zero);
+        assert!(!r.wildcard, "{:?}", r.unresolved_sites);
+        r.syscalls.contains_key(&102)
+    };
+    assert!(!run(&[]), "the spilled 0 rules the call out");
+    // mov rax, rbp
+    assert!(run(&[0x48, 0x89, 0xe8]), "frame address read as a value");
+    // mov dword [rbp-4], 1
+    assert!(
+        run(&[0xc7, 0x45, 0xfc, 0x01, 0, 0, 0]),
+        "store over the slot"
+    );
+    // lea rax, [rbp-8]: a local below the slot may extend over it.
+    assert!(
+        run(&[0x48, 0x8d, 0x45, 0xf8]),
+        "address formed below the slot"
+    );
+    // lea rax, [rbp+16]: the caller's stack arguments, above it.
+    assert!(
+        !run(&[0x48, 0x8d, 0x45, 0x10]),
+        "address formed above the slot"
+    );
+}
