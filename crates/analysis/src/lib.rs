@@ -14,9 +14,11 @@
 //!   indirect call/jump site (any of them may enter it); it stays open when one
 //!   of them passes a non-constant, or when signal handlers can be installed or
 //!   `setcontext`/`swapcontext` is reachable (entries without a call site);
-//! - a direct call passing a constant a callee tests enters it in that
+//! - a direct call passing a constant a callee tests (in a register, or in
+//!   the frame slot a non-Go callee spilled it to) enters it in that
 //!   [`ArgContext`]: the sites that constant rules out stay dead until some
-//!   other entry can run them;
+//!   other entry can run them; a callee's calls to itself that pass only
+//!   constants of the same context group keep the context;
 //! - sites that run only when a local thread-local variable is non-zero
 //!   ([`TlsGate`]) stay dead until a function that sets it is reachable;
 //! - a syscall number that stays unknown in reachable code makes the result a
