@@ -2436,7 +2436,7 @@ impl Flow<'_> {
     }
 
     /// [`Self::fixpoint`] in `mode`, with the register each `(site, reg)`
-    /// writes set to 0 after it.
+    /// writes set to 0 after it (`zeros` sorted by site).
     fn fixpoint_with(
         &self,
         f: u64,
@@ -2484,7 +2484,13 @@ impl Flow<'_> {
                 if let Some(i) = self.insns.get(a) {
                     transfer(i, &mut st, self.tx);
                 }
-                for &(_, r) in zeros.iter().filter(|(z, _)| z == a) {
+                let from = zeros.partition_point(|(z, _)| z < a);
+                for &(_, r) in zeros
+                    .get(from..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .take_while(|(z, _)| z == a)
+                {
                     if let Some(x) = st.get_mut(r) {
                         *x = AVal::konst(0);
                     }
@@ -2730,9 +2736,20 @@ fn context_group(
     };
     let mut values = vec![value];
     let mut dead: Option<Vec<u64>> = None;
-    // (self-call site, the constants it passes) under some value; None when
-    // it may pass anything else.
-    let mut passed: Vec<(u64, Option<Vec<u32>>)> = Vec::new();
+    // Per self-call (in `self_calls` order): its block; `open` once some
+    // value lets it pass a non-constant; `passed`, the constants it passes.
+    let mut block_of_site: Vec<Option<usize>> = vec![None; self_calls.len()];
+    for (b, (addrs, _)) in flow.blocks.iter().enumerate() {
+        for a in addrs {
+            if let Ok(k) = self_calls.binary_search(a) {
+                if let Some(x) = block_of_site.get_mut(k) {
+                    *x = Some(b);
+                }
+            }
+        }
+    }
+    let mut open = vec![false; self_calls.len()];
+    let mut passed: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); self_calls.len()];
     let mut i = 0;
     while let Some(&v) = values.get(i) {
         i += 1;
@@ -2743,17 +2760,27 @@ fn context_group(
         };
         let reached: Vec<bool> = inn.iter().map(Option::is_some).collect();
         let d = dead_in(&reached);
-        for &site in self_calls {
+        for (k, &site) in self_calls.iter().enumerate() {
             if d.binary_search(&site).is_ok() {
                 continue;
             }
-            let cs = value_at(flow, &inn, site, reg);
-            for &c in cs.iter().flatten() {
+            let cs = block_of_site
+                .get(k)
+                .copied()
+                .flatten()
+                .and_then(|b| value_at(flow, &inn, b, site, reg));
+            let (Some(cs), Some(p)) = (cs, passed.get_mut(k)) else {
+                if let Some(o) = open.get_mut(k) {
+                    *o = true;
+                }
+                continue;
+            };
+            for c in cs {
                 if !values.contains(&c) && values.len() < MAX_GROUP {
                     values.push(c);
                 }
+                p.insert(c);
             }
-            passed.push((site, cs));
         }
         dead = Some(match dead {
             None => d,
@@ -2769,13 +2796,9 @@ fn context_group(
     }
     let closed: Vec<u64> = self_calls
         .iter()
-        .copied()
-        .filter(|s| {
-            passed.iter().filter(|(x, _)| x == s).all(|(_, c)| {
-                c.as_ref()
-                    .is_some_and(|c| c.iter().all(|x| values.contains(x)))
-            })
-        })
+        .zip(open.iter().zip(&passed))
+        .filter(|(_, (&o, p))| !o && p.iter().all(|x| values.contains(x)))
+        .map(|(&s, _)| s)
         .collect();
     values.sort_unstable();
     values
@@ -2790,12 +2813,15 @@ fn context_group(
 }
 
 /// The constants register `reg` may hold just before the instruction at
-/// `site` in the propagation `inn`; None when it may hold anything else.
-fn value_at(flow: &Flow, inn: &[Option<State>], site: u64, reg: usize) -> Option<Vec<u32>> {
-    let b = flow
-        .blocks
-        .iter()
-        .position(|(addrs, _)| addrs.binary_search(&site).is_ok())?;
+/// `site`, in block `b`, in the propagation `inn`; None when it may hold
+/// anything else.
+fn value_at(
+    flow: &Flow,
+    inn: &[Option<State>],
+    b: usize,
+    site: u64,
+    reg: usize,
+) -> Option<Vec<u32>> {
     let mut st = inn.get(b).copied().flatten()?;
     for a in flow.blocks.get(b)?.0.iter().take_while(|&&a| a != site) {
         transfer(flow.insns.get(a)?, &mut st, flow.tx);
@@ -2966,9 +2992,11 @@ fn spill_slots(
     let frame_reg = |r: Register| {
         r.full_register() == Register::RSP || (fp.is_some() && r.full_register() == Register::RBP)
     };
-    let mut found: Vec<(i64, Option<u8>)> = Vec::new();
+    // Entry offset -> the argument spilled there (None: two of them).
+    let mut found: BTreeMap<i64, Option<u8>> = BTreeMap::new();
     let mut formed: Option<i64> = None;
     let sizing = alloca_sizing(flow);
+    let prologue = frame_entry(flow.insns, f).filter(|_| fp.is_some());
     // Frame offsets read in a block that ends in a `je`/`jne`, up to its
     // flag setter: only slots read there can decide a branch.
     let mut tested: Vec<i64> = Vec::new();
@@ -3006,12 +3034,7 @@ fn spill_slots(
                     ins.mnemonic(),
                     Mnemonic::Push | Mnemonic::Xchg | Mnemonic::Xadd | Mnemonic::Cmpxchg
                 )
-                && !(ins.mnemonic() == Mnemonic::Push
-                    && fp.is_some()
-                    && frame_entry(flow.insns, f) == Some(*a))
-                && !(ins.mnemonic() == Mnemonic::Push
-                    && ins.op0_register() == Register::RBP
-                    && fp.is_none())
+                && prologue != Some(*a)
             {
                 return None;
             }
@@ -3043,20 +3066,28 @@ fn spill_slots(
                     })
                     .map(|v| v.args.trailing_zeros() as u8);
                 if let (Some(arg), Some(e)) = (spilled, frame_off(ins, &st, &probe)) {
-                    match found.iter_mut().find(|x| x.0 == e) {
+                    found
+                        .entry(e)
                         // Two arguments spilled to one slot: no origin.
-                        Some(x) if x.1 != Some(arg) => x.1 = None,
-                        Some(_) => {}
-                        None => found.push((e, Some(arg))),
-                    }
+                        .and_modify(|x| {
+                            if *x != Some(arg) {
+                                *x = None;
+                            }
+                        })
+                        .or_insert(Some(arg));
                 }
             }
             transfer(i, &mut st, flow.tx);
         }
     }
-    found.retain(|&(e, _)| formed.is_none_or(|x| x >= e + 8) && tested.contains(&e));
-    found.sort_unstable();
-    found.truncate(SLOTS);
+    tested.sort_unstable();
+    let found: Vec<(i64, Option<u8>)> = found
+        .into_iter()
+        .filter(|&(e, _)| {
+            formed.is_none_or(|x| x >= e.saturating_add(8)) && tested.binary_search(&e).is_ok()
+        })
+        .take(SLOTS)
+        .collect();
     (!found.is_empty()).then_some((found, fp))
 }
 

@@ -379,6 +379,9 @@ fn step(
     }
 }
 
+/// Gated variables one function may load.
+const MAX_GATED_VARIABLES: usize = 8;
+
 /// Per slot, the sites of `f` that run only when a load of its variable is
 /// non-zero: a propagation where every such load gives 0, deciding the
 /// branches that value fixes, against the free one (`free`).
@@ -394,6 +397,11 @@ pub(crate) fn gates(
     let mut by_slot: BTreeMap<u64, Vec<(u64, usize)>> = BTreeMap::new();
     for &(site, slot, reg) in loads {
         by_slot.entry(slot).or_default().push((site, reg));
+    }
+    // One propagation per variable: a function loading more of them (only
+    // hostile code does) gets no gates, which keeps every site.
+    if by_slot.len() > MAX_GATED_VARIABLES {
+        return BTreeMap::new();
     }
     let mut out = BTreeMap::new();
     for (slot, zeros) in by_slot {
