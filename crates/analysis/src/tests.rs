@@ -1256,10 +1256,9 @@ fn redis_serving_soundness() {
 /// and libsystemd (`tests/samples/redis-source.sh`, which `.ci/run` runs):
 /// with Debian's flags and system jemalloc, and upstream's default build.
 /// That is redis's default closure, which the published sysfilter figure
-/// (104, 2020, before redis 6.0 added both) most likely had: the analysis
-/// must stay below sysfilter there,
-/// name none of the syscalls only those libraries bring, and stay sound
-/// while the build serves requests.
+/// (104, 2020, before redis 6.0 added both) most likely had. The analysis
+/// must stay below sysfilter there, name none of the syscalls only those
+/// libraries bring, and stay sound while the build serves requests.
 #[test]
 fn redis_source_builds_below_sysfilter() {
     let dir = concat!(
