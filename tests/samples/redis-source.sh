@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Build redis-server from Debian 12's own source package, without TLS and
-# without libsystemd: redis's default closure, which the published sysfilter
-# figure (2020, before redis 6.0 added both) most likely had. Into
+# without libsystemd: redis's closure before 6.0 added both (2020), which the
+# published sysfilter figure most likely had. Into
 # .cache/samples/redis-src/ (reused when present):
 #
 #   debian-notls/redis-server  Debian's patches and build flags (system
 #                              jemalloc, liblzf, libatomic, hardening), with
 #                              BUILD_TLS=no USE_SYSTEMD=no instead of yes
-#   upstream/redis-server      the pristine upstream tarball's default `make`
-#                              (bundled jemalloc, linked statically),
-#                              USE_SYSTEMD=no
+#   upstream/redis-server      the pristine upstream tarball's `make`
+#                              (bundled jemalloc, linked statically) with
+#                              USE_SYSTEMD=no (it links libsystemd whenever
+#                              its development files are present)
 #
 # Both are stripped, as Debian ships its binaries. The source comes through
 # apt (signature-checked against debian-archive-keyring) from a private
@@ -54,7 +55,7 @@ echo "redis-source: building $(basename "$src") ($(basename "$orig"))"
   make -j"$(nproc)" V=1 USE_SYSTEM_JEMALLOC=yes USE_JEMALLOC=yes USE_SYSTEMD=no BUILD_TLS=no
 ) >"$work/debian.log" 2>&1 || { tail -30 "$work/debian.log"; exit 1; }
 
-# Upstream's default build from the pristine tarball.
+# Upstream's makefile on the pristine tarball, libsystemd off.
 mkdir "$work/up"
 tar -C "$work/up" -xzf "$orig"
 up=$(find "$work/up" -mindepth 1 -maxdepth 1 -type d | head -1)

@@ -1254,9 +1254,9 @@ fn redis_serving_soundness() {
 
 /// The same redis 7.0.15 built from Debian 12's source package without TLS
 /// and libsystemd (`tests/samples/redis-source.sh`, which `.ci/run` runs):
-/// with Debian's flags and system jemalloc, and upstream's default build.
-/// That is redis's default closure, which the published sysfilter figure
-/// (104, 2020, before redis 6.0 added both) most likely had. The analysis
+/// with Debian's flags and system jemalloc, and with upstream's makefile and
+/// bundled jemalloc. That is redis's closure before 6.0 added both (2020),
+/// which the published sysfilter figure (104) most likely had. The analysis
 /// must stay below sysfilter there, name none of the syscalls only those
 /// libraries bring, and stay sound while the build serves requests.
 #[test]
