@@ -18,7 +18,7 @@
 #
 #   tests/samples/redis-source.sh
 #
-# Needs: dpkg-dev, build-essential, pkg-config, libjemalloc-dev, liblzf-dev.
+# Needs: dpkg-dev, build-essential, libjemalloc-dev, liblzf-dev.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$PWD/.cache/samples/redis-src
